@@ -1,0 +1,207 @@
+//! Configuration: one struct read from the environment (and `.env`), passed down explicitly.
+//!
+//! Every field has a default that lets `cargo run --release` work on a laptop with nothing else
+//! installed. `.env.example` lists the same variables; keep the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Everything the hub can be told, with units in the names where a number has one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HUB_BIND`: where the HTTP/WebSocket listener binds. Default `127.0.0.1:8000`.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`: `sqlite://path` (default `sqlite://realtime-hub.db`, relative to the
+    /// working directory) or `postgres://…` for a shared store.
+    pub database_url: String,
+    /// `REDIS_URL`: unset means a single node with in-process fan-out.
+    pub redis_url: Option<String>,
+    /// `REDIS_PREFIX`: prepended to every Redis key and channel the hub uses. Default empty.
+    pub redis_prefix: String,
+    /// `JWT_SECRET`: HS256 key. When unset, [`crate::auth::secret`] creates one beside the
+    /// database and says so in the log, so no well-known secret is ever used silently.
+    pub jwt_secret: Option<String>,
+    /// `HUB_API_KEY`: bearer key for server-to-server calls. Unset disables those endpoints.
+    pub api_key: Option<String>,
+    /// `HUB_ALLOWED_ORIGINS`: comma-separated origins allowed to open browser WebSockets;
+    /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
+    pub allowed_origins: Vec<String>,
+    /// `HUB_MAX_FRAME_BYTES`: largest incoming frame; bigger ones close with 1009. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// `HUB_RATE_PER_SEC`: messages a connection may send per second; the first excess gets an
+    /// error frame, sustained excess (twice the rate) closes with 4101. Default 100.
+    pub rate_per_sec: u32,
+    /// `HUB_MAX_CONN_PER_USER`: open connections per authenticated user; more get 429. Default 100.
+    pub max_conn_per_user: usize,
+    /// `HUB_MAX_CONN_PER_IP`: open connections per client address; more get 429. Default 1000.
+    pub max_conn_per_ip: usize,
+    /// `HUB_SESSION_QUEUE`: events a connection may have waiting to be written before it counts
+    /// as a slow reader and is evicted. Default 256 (STYLE.md "Slow readers" says why not less).
+    pub session_queue: usize,
+    /// `HUB_HEARTBEAT_INTERVAL_MS`: how often the server pings. Default 25 000.
+    pub heartbeat_interval: Duration,
+    /// `HUB_HEARTBEAT_TIMEOUT_MS`: silence after which a connection is closed with 4201.
+    /// Default 60 000; must be at least twice the interval.
+    pub heartbeat_timeout: Duration,
+    /// `HUB_REPLAY_BUFFER`: events each room keeps for catch-up after a reconnect. Default 128.
+    pub replay_buffer: usize,
+    /// `HUB_CHAT_HISTORY`: stored chat messages sent to a member on join. Default 50.
+    pub chat_history: i64,
+    /// `HUB_CHAT_REQUIRE_AUTH`: refuse anonymous chat connections. Default false.
+    pub chat_require_auth: bool,
+    /// `HUB_SHUTDOWN_TIMEOUT_MS`: how long shutdown waits for connections to finish. Default 3 000.
+    pub shutdown_timeout: Duration,
+    /// `HUB_WORKERS`: HTTP worker threads. Default: one per CPU.
+    pub workers: usize,
+    /// `HUB_ROOM_THREADS`: threads that run room actors. Default: one per CPU.
+    pub room_threads: usize,
+    /// `HUB_DB_POOL`: database connections kept open. Default 8.
+    pub db_pool_size: u32,
+}
+
+impl Config {
+    /// Reads the process environment (after `.env` was loaded by `main`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds the configuration from any key lookup, so tests can configure a server without
+    /// touching the process environment (which parallel tests share).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let config = Config {
+            bind: parse(&get, "HUB_BIND", "127.0.0.1:8000".parse().expect("literal"))?,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://realtime-hub.db".into()),
+            redis_url: get("REDIS_URL"),
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_default(),
+            jwt_secret: get("JWT_SECRET"),
+            api_key: get("HUB_API_KEY"),
+            allowed_origins: get("HUB_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().trim_end_matches('/').to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_frame_bytes: parse(&get, "HUB_MAX_FRAME_BYTES", 64 * 1024)?,
+            rate_per_sec: parse(&get, "HUB_RATE_PER_SEC", 100)?,
+            max_conn_per_user: parse(&get, "HUB_MAX_CONN_PER_USER", 100)?,
+            max_conn_per_ip: parse(&get, "HUB_MAX_CONN_PER_IP", 1000)?,
+            session_queue: parse(&get, "HUB_SESSION_QUEUE", 256)?,
+            heartbeat_interval: millis(&get, "HUB_HEARTBEAT_INTERVAL_MS", 25_000)?,
+            heartbeat_timeout: millis(&get, "HUB_HEARTBEAT_TIMEOUT_MS", 60_000)?,
+            replay_buffer: parse(&get, "HUB_REPLAY_BUFFER", 128)?,
+            chat_history: parse(&get, "HUB_CHAT_HISTORY", 50)?,
+            chat_require_auth: parse(&get, "HUB_CHAT_REQUIRE_AUTH", false)?,
+            shutdown_timeout: millis(&get, "HUB_SHUTDOWN_TIMEOUT_MS", 3_000)?,
+            workers: parse(&get, "HUB_WORKERS", cpus)?,
+            room_threads: parse(&get, "HUB_ROOM_THREADS", cpus)?,
+            db_pool_size: parse(&get, "HUB_DB_POOL", 8)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, why: &str| ConfigError::Invalid {
+            key,
+            reason: why.to_string(),
+        };
+        if self.heartbeat_timeout < self.heartbeat_interval * 2 {
+            return Err(invalid(
+                "HUB_HEARTBEAT_TIMEOUT_MS",
+                "must be at least twice HUB_HEARTBEAT_INTERVAL_MS",
+            ));
+        }
+        if self.session_queue == 0 || self.workers == 0 || self.room_threads == 0 {
+            return Err(invalid(
+                "HUB_SESSION_QUEUE/HUB_WORKERS/HUB_ROOM_THREADS",
+                "must be positive",
+            ));
+        }
+        if self.rate_per_sec == 0 || self.max_frame_bytes < 128 {
+            return Err(invalid(
+                "HUB_RATE_PER_SEC/HUB_MAX_FRAME_BYTES",
+                "rate must be positive and frames at least 128 bytes",
+            ));
+        }
+        if !(self.database_url.starts_with("sqlite://")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SQLite file, when the database is SQLite; the secret file is kept beside it.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.database_url
+            .strip_prefix("sqlite://")
+            .map(PathBuf::from)
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+            key,
+            reason: format!("cannot parse {raw:?}"),
+        }),
+    }
+}
+
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse(get, key, default).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.database_url, "sqlite://realtime-hub.db");
+        assert_eq!(c.max_frame_bytes, 65536);
+        assert_eq!(c.session_queue, 256);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err =
+            Config::from_lookup(|k| (k == "HUB_RATE_PER_SEC").then(|| "lots".into())).unwrap_err();
+        assert_eq!(err.to_string(), "HUB_RATE_PER_SEC: cannot parse \"lots\"");
+        let err = Config::from_lookup(|k| match k {
+            "HUB_HEARTBEAT_INTERVAL_MS" => Some("1000".into()),
+            "HUB_HEARTBEAT_TIMEOUT_MS" => Some("1500".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "HUB_HEARTBEAT_TIMEOUT_MS",
+                ..
+            }
+        ));
+    }
+}

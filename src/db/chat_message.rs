@@ -1,0 +1,66 @@
+//! Chat messages (seeds/003): appended by the chat service, read back as history on join.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::chat_messages;
+use super::DbConnection;
+use crate::error::DbError;
+
+/// One stored chat message.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = chat_messages)]
+pub struct ChatMessage {
+    /// Increasing id; also orders history and de-duplicates it against live events.
+    pub id: i64,
+    /// The room name (without the `chat:` topic prefix).
+    pub room: String,
+    /// The author's user id, `None` for anonymous members.
+    pub user_id: Option<i64>,
+    /// The author's display name at the time of writing.
+    pub user_name: String,
+    /// The text as sent.
+    pub body: String,
+    /// When it was stored (UTC).
+    pub created_at: NaiveDateTime,
+}
+
+/// What the chat service stores; the id and time come from the database and the clock.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = chat_messages)]
+pub struct NewChatMessage<'a> {
+    /// See [`ChatMessage::room`].
+    pub room: &'a str,
+    /// See [`ChatMessage::user_id`].
+    pub user_id: Option<i64>,
+    /// See [`ChatMessage::user_name`].
+    pub user_name: &'a str,
+    /// See [`ChatMessage::body`].
+    pub body: &'a str,
+    /// See [`ChatMessage::created_at`].
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores a message and returns it with its id.
+pub fn insert(conn: &mut DbConnection, new: &NewChatMessage<'_>) -> Result<ChatMessage, DbError> {
+    Ok(diesel::insert_into(chat_messages::table)
+        .values(new)
+        .returning(chat_messages::all_columns)
+        .get_result(conn)?)
+}
+
+/// The newest `limit` messages of `room`, returned oldest first (the order they are replayed).
+pub fn recent(
+    conn: &mut DbConnection,
+    room: &str,
+    limit: i64,
+) -> Result<Vec<ChatMessage>, DbError> {
+    let mut rows: Vec<ChatMessage> = chat_messages::table
+        .filter(chat_messages::room.eq(room))
+        .order(chat_messages::id.desc())
+        .limit(limit)
+        .select(ChatMessage::as_select())
+        .load(conn)?;
+    rows.reverse();
+    Ok(rows)
+}

@@ -1,0 +1,110 @@
+//! The chat session: join, replay history, store-then-broadcast each message.
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::protocol::{self, ChatOut};
+use crate::error::CloseCode;
+use crate::hub::{Ctx, Dialect, Event, SessionCore, Target, Topic};
+use crate::services;
+
+/// Per-connection chat state.
+pub struct ChatDialect {
+    room: String,
+    topic: Topic,
+    /// The newest message id replayed as history; live events up to it were already shown
+    /// (a message stored just before the join can arrive both ways).
+    replayed_through: i64,
+}
+
+impl ChatDialect {
+    /// A member of `room`.
+    pub fn new(room: String) -> ChatDialect {
+        let topic = super::topic(&room);
+        ChatDialect {
+            room,
+            topic,
+            replayed_through: 0,
+        }
+    }
+}
+
+impl Dialect for ChatDialect {
+    const NAME: &'static str = "chat";
+
+    fn started(&mut self, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        // Join first, then read history: a message stored in between is then both in the
+        // history and in the mailbox, and `replayed_through` drops the second copy. The other
+        // order could lose it. `wait` holds live events back until the history is written.
+        let (db, room, limit) = (
+            core.state.db.clone(),
+            self.room.clone(),
+            core.state.config.chat_history,
+        );
+        let join = core.join(ctx, self.topic.clone(), None, None);
+        ctx.wait(
+            join.then(move |joined, _, _| {
+                wrap_future(async move {
+                    joined.map_err(|e| e.to_string())?;
+                    services::chat::history(&db, room, limit)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .map(
+                |history, act: &mut crate::hub::Session<ChatDialect>, ctx| match history {
+                    Ok(messages) => {
+                        for m in &messages {
+                            act.core.send(ctx, Event::json(&ChatOut::of(m, true)).body);
+                            act.dialect.replayed_through = m.id;
+                        }
+                    }
+                    Err(e) => {
+                        log::error!("chat join failed conn={}: {e}", act.core.conn.0);
+                        act.core
+                            .close(ctx, CloseCode::Internal, "could not join the room");
+                    }
+                },
+            ),
+        );
+    }
+
+    fn text(&mut self, text: ByteString, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        let body = match protocol::parse(&text) {
+            Ok(body) => body,
+            Err(e) => return core.send(ctx, protocol::error_frame(&e.to_string())),
+        };
+        let db = core.state.db.clone();
+        let (room, user_id, name) = (self.room.clone(), core.user.id, core.user.name.to_string());
+        // `wait`: messages of one connection are stored and published in the order sent.
+        ctx.wait(
+            wrap_future(async move { services::chat::post(&db, room, user_id, name, body).await })
+                .map(
+                    |stored, act: &mut crate::hub::Session<ChatDialect>, ctx| match stored {
+                        Ok(m) => {
+                            let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
+                            let topic = act.dialect.topic.clone();
+                            act.core.publish(ctx, &topic, event, Target::All);
+                        }
+                        Err(e) => {
+                            log::error!("chat message not stored conn={}: {e}", act.core.conn.0);
+                            act.core
+                                .send(ctx, protocol::error_frame("message could not be stored"));
+                        }
+                    },
+                ),
+        );
+    }
+
+    fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        if event.key.is_some_and(|k| k <= self.replayed_through) {
+            return;
+        }
+        core.send(ctx, event.body);
+    }
+
+    fn error_frame(&self, _code: &str, reason: &str) -> String {
+        protocol::error_frame(reason)
+    }
+}

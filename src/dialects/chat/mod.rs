@@ -1,0 +1,89 @@
+//! Dialect `chat`: the Django Channels tutorial chat room of seeds/003.
+//!
+//! `GET /ws/chat/{room}/` (with or without the slash). Anonymous members are `"anonymous"`
+//! unless `HUB_CHAT_REQUIRE_AUTH=true`; a token that is present must be valid. Every message is
+//! stored, broadcast to every member (sender included) as `{"message","user","id","created_at"}`,
+//! and the last `HUB_CHAT_HISTORY` are replayed to a joining member with `"history": true`.
+//! `GET /chat/{room}/` serves the page.
+
+mod handler;
+pub mod protocol;
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+use crate::hub::handshake;
+use crate::hub::Topic;
+use crate::state::AppState;
+use handler::ChatDialect;
+
+/// The chat page, embedded so the binary serves it from any working directory.
+const CHAT_PAGE: &str = include_str!("../../../static/chat.html");
+
+/// Mounts `/ws/chat/{room}[/]` and `/chat/{room}[/]`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/chat/{room}", web::get().to(connect))
+        .route("/ws/chat/{room}/", web::get().to(connect))
+        .route("/chat/{room}", web::get().to(page))
+        .route("/chat/{room}/", web::get().to(page));
+}
+
+/// The chat topic of a room.
+pub fn topic(room: &str) -> Topic {
+    Topic::new("chat", room)
+}
+
+/// Room names: 1–100 characters of `[A-Za-z0-9_.-]` (what Channels group names allow).
+pub fn valid_room(room: &str) -> bool {
+    (1..=100).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    room: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state.get_ref();
+    let attempt = async {
+        if !valid_room(&room) {
+            return Err(ApiError::BadRequest("invalid room name".into()));
+        }
+        let identity = handshake::identify(&req, state, state.config.chat_require_auth)?;
+        if let Some(identity) = &identity {
+            handshake::remember(state, identity).await?;
+        }
+        let dialect = ChatDialect::new(room.into_inner());
+        handshake::upgrade(&req, payload, state, identity, "anonymous", dialect)
+    };
+    attempt.await.map_err(|e| handshake::refused(state, e))
+}
+
+async fn page(room: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    if !valid_room(&room) {
+        return Err(ApiError::BadRequest("invalid room name".into()));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(CHAT_PAGE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        assert!(valid_room("lobby"));
+        assert!(valid_room("a.b-c_1"));
+        assert!(valid_room(&"x".repeat(100)));
+        assert!(!valid_room(&"x".repeat(101)));
+        assert!(!valid_room(""));
+        assert!(!valid_room("no spaces"));
+        assert!(!valid_room("ümlaut"));
+    }
+}

@@ -1,0 +1,81 @@
+//! Operational endpoints and the access log format.
+
+use actix_web::dev::ServiceRequest;
+use actix_web::{http::header, web, HttpResponse};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Mounts `/healthz`, `/readyz`, `/metrics` and the `/` redirect to the lobby.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/", web::get().to(index));
+}
+
+/// The process is up and serving HTTP.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The dependencies answer: 200 when the database does, 503 with the failing part otherwise.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
+        Err(e) => {
+            log::warn!("readiness: database unreachable: {e}");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"error": "database unavailable", "database": "unavailable"}))
+        }
+    }
+}
+
+/// Prometheus text exposition.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
+        .body(state.metrics.render())
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/chat/lobby/"))
+        .finish()
+}
+
+/// The request line for the access log with every `token` query value replaced, so no token
+/// ever reaches a log file (browsers can only send it in the URL).
+pub fn redacted_request_line(req: &ServiceRequest) -> String {
+    let query = req.query_string();
+    let target = if query.is_empty() {
+        req.path().to_string()
+    } else {
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k == "token" || k == "access_token" => format!("{k}=[redacted]"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("{}?{}", req.path(), redacted.join("&"))
+    };
+    format!("{} {} {:?}", req.method(), target, req.version())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn tokens_are_redacted() {
+        let req = TestRequest::get()
+            .uri("/ws/chat/lobby/?a=1&token=eyJabc.def&access_token=x")
+            .to_srv_request();
+        assert_eq!(
+            redacted_request_line(&req),
+            "GET /ws/chat/lobby/?a=1&token=[redacted]&access_token=[redacted] HTTP/1.1"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! What rooms carry: events serialized once, who they are for, and presence announcements.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytestring::ByteString;
+use serde::Serialize;
+
+use super::conn::ConnId;
+
+/// A published event. `body` holds the JSON text, serialized once by the publisher; every
+/// recipient gets a clone of the same reference-counted bytes.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The frame's text, shared by every recipient.
+    pub body: ByteString,
+    /// The room's sequence number (0 until a room assigned one).
+    pub seq: u64,
+    /// An ordering key from storage (e.g. a message id), so a session that replayed stored
+    /// history up to some key can drop live events it already showed.
+    pub key: Option<i64>,
+    /// When the event entered the hub, for the delivery latency histogram.
+    pub born: Instant,
+}
+
+impl Event {
+    /// Serializes `value` once into a new event.
+    pub fn json<T: Serialize>(value: &T) -> Event {
+        let text = serde_json::to_string(value).expect("event types serialize infallibly");
+        Event::text(text)
+    }
+
+    /// Wraps text that is already JSON.
+    pub fn text(text: impl Into<ByteString>) -> Event {
+        Event {
+            body: text.into(),
+            seq: 0,
+            key: None,
+            born: Instant::now(),
+        }
+    }
+
+    /// Sets the storage ordering key.
+    pub fn with_key(mut self, key: i64) -> Event {
+        self.key = Some(key);
+        self
+    }
+}
+
+/// A member's identity as presence sees it: one entry per `key`, however many connections.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UserRef {
+    /// Presence key: the user id for authenticated users, `anon-<conn>` otherwise (every
+    /// anonymous connection is its own user).
+    #[serde(skip)]
+    pub key: Arc<str>,
+    /// The numeric id, `None` for anonymous members.
+    pub id: Option<i64>,
+    /// The display name.
+    pub name: Arc<str>,
+}
+
+impl UserRef {
+    /// An authenticated user.
+    pub fn user(id: i64, name: &str) -> UserRef {
+        UserRef {
+            key: id.to_string().into(),
+            id: Some(id),
+            name: name.into(),
+        }
+    }
+
+    /// An anonymous connection, its own presence entry.
+    pub fn anonymous(conn: ConnId, name: &str) -> UserRef {
+        UserRef {
+            key: format!("anon-{}", conn.0).into(),
+            id: None,
+            name: name.into(),
+        }
+    }
+}
+
+/// Which members of a room receive an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every member.
+    All,
+    /// Every member but one connection (typically the sender's).
+    AllExcept(ConnId),
+    /// Only the connections of these users (presence keys).
+    Users(Vec<Arc<str>>),
+}
+
+impl Target {
+    /// Whether a member with this connection and user key is addressed.
+    pub fn includes(&self, conn: ConnId, user_key: &str) -> bool {
+        match self {
+            Target::All => true,
+            Target::AllExcept(c) => *c != conn,
+            Target::Users(keys) => keys.iter().any(|k| &**k == user_key),
+        }
+    }
+}
+
+/// When a presence announcement is sent to the other members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceWhen {
+    /// On every join or leave of a connection.
+    Always,
+    /// Only when the user's first connection joins or its last one leaves.
+    FirstOrLast,
+}
+
+/// A dialect's join or leave announcement, serialized ahead of time so the room can send it
+/// (also when it evicts a member that can no longer speak for itself).
+#[derive(Debug, Clone)]
+pub struct Announce {
+    /// The event to send to the other members.
+    pub event: Event,
+    /// Whether every connection or only a user's first/last counts.
+    pub when: AnnounceWhen,
+}

@@ -1,0 +1,86 @@
+//! The HTTP side of opening a WebSocket, shared by every dialect: Origin, token, quotas, then
+//! the upgrade. Every refusal is an HTTP error with `{"error": …}` before any upgrade, and is
+//! counted by reason.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+
+use super::conn::{ConnAbort, ConnId};
+use super::event::UserRef;
+use super::session::{Dialect, Session};
+use crate::auth::{origin, Identity};
+use crate::db::user;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Checks the Origin and the token. `required` refuses requests without a token; a token that
+/// is present but invalid is refused either way, never treated as anonymous.
+pub fn identify(
+    req: &HttpRequest,
+    state: &AppState,
+    required: bool,
+) -> Result<Option<Identity>, ApiError> {
+    origin::check(req, &state.config.allowed_origins)?;
+    let identity = state.auth.from_request(req)?;
+    if required && identity.is_none() {
+        return Err(ApiError::Unauthorized("authentication required".into()));
+    }
+    Ok(identity)
+}
+
+/// Records the user a token names (id and current name) before it is used anywhere.
+pub async fn remember(state: &AppState, identity: &Identity) -> Result<(), ApiError> {
+    let (id, name) = (identity.id, identity.name.clone());
+    state
+        .db
+        .run(move |conn| user::upsert(conn, id, &name))
+        .await?;
+    Ok(())
+}
+
+/// Counts a refused handshake and passes the error on as the response.
+pub fn refused(state: &AppState, error: ApiError) -> ApiError {
+    state.metrics.handshake_failure(error.label());
+    log::info!("handshake refused: {} ({})", error, error.label());
+    error
+}
+
+/// Takes a quota place and upgrades the request to a session speaking `dialect`. Anonymous
+/// connections are named `anonymous_name` and are each their own presence entry.
+pub fn upgrade<D: Dialect>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    identity: Option<Identity>,
+    anonymous_name: &str,
+    dialect: D,
+) -> Result<HttpResponse, ApiError> {
+    let peer = req.peer_addr();
+    let permit = state
+        .limits
+        .acquire(identity.as_ref().map(|i| i.id), peer.map(|p| p.ip()))?;
+    let conn = ConnId::next();
+    let user = match &identity {
+        Some(i) => UserRef::user(i.id, &i.name),
+        None => UserRef::anonymous(conn, anonymous_name),
+    };
+    let abort = req
+        .conn_data::<ConnAbort>()
+        .cloned()
+        .unwrap_or_else(ConnAbort::none);
+    let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+    let session = Session::new(
+        state.clone(),
+        identity,
+        user,
+        conn,
+        abort,
+        permit,
+        peer,
+        dialect,
+    );
+    ws::WsResponseBuilder::new(session, req, payload)
+        .frame_size(state.config.max_frame_bytes)
+        .start()
+        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade expected: {e}")))
+}

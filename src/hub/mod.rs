@@ -1,0 +1,20 @@
+//! The dialect-agnostic core: sessions, rooms, the registry, and what flows between them.
+//!
+//! Nothing here names a dialect. Dialects choose topics (namespaced names), serialize their
+//! events once into [`Event`]s, and decide who receives them with a [`Target`]; the core does
+//! membership, presence, numbering, replay, delivery and slow-reader eviction.
+
+pub mod conn;
+pub mod event;
+pub mod handshake;
+pub mod limits;
+pub mod presence;
+pub mod registry;
+pub mod replay;
+pub mod room;
+pub mod session;
+pub mod topic;
+
+pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};
+pub use session::{Ctx, Dialect, Session, SessionCore};
+pub use topic::Topic;

@@ -1,0 +1,368 @@
+//! The session actor: one per WebSocket. It owns the transport (actix-web-actors), enforces
+//! limits and heartbeats, and hands decoded text to its dialect.
+//!
+//! The transport stays inside this module and [`super::handshake`]: dialects see [`Ctx`] only
+//! through the helpers here (`send`, `close`, `join`, `publish`) plus `ctx.wait`/`ctx.spawn`
+//! for ordered async work, so a move to actix-ws would be confined to these two files.
+//!
+//! Lifecycle: `started` sets the bounded mailbox, heartbeat, token expiry and shutdown watch,
+//! then lets the dialect join its rooms; `stopped` leaves every room it joined — the same
+//! cleanup whatever the way out (client close, error, eviction, shutdown).
+
+use std::time::{Duration, Instant};
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use super::conn::{ConnAbort, ConnId};
+use super::event::{Announce, Event, Target, UserRef};
+use super::limits::{ConnPermit, RateVerdict, RateWindow};
+use super::registry::{HubError, JoinTopic, PublishTopic};
+use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
+use super::topic::Topic;
+use crate::auth::{unix_now, Identity};
+use crate::error::CloseCode;
+use crate::state::AppState;
+
+/// The actor context every dialect writes to.
+pub type Ctx<D> = ws::WebsocketContext<Session<D>>;
+
+/// A protocol spoken over a session: how frames are decoded and events written.
+pub trait Dialect: Sized + Unpin + 'static {
+    /// The dialect's name in logs and metrics.
+    const NAME: &'static str;
+
+    /// The connection is open: join rooms, send greetings.
+    fn started(&mut self, core: &mut SessionCore, ctx: &mut Ctx<Self>);
+
+    /// A text frame within the size and rate limits.
+    fn text(&mut self, text: ByteString, core: &mut SessionCore, ctx: &mut Ctx<Self>);
+
+    /// A binary frame. Text protocols answer with their error frame and stay open.
+    fn binary(&mut self, _data: Bytes, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        let frame = self.error_frame("binary_not_supported", "binary frames are not supported");
+        core.send(ctx, frame);
+    }
+
+    /// An event from a room. The default writes the shared bytes as they are.
+    fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        core.send(ctx, event.body);
+    }
+
+    /// The dialect's in-socket error frame, used by the core for rate-limit refusals.
+    fn error_frame(&self, code: &str, reason: &str) -> String;
+}
+
+/// Dialect-independent state of one connection.
+pub struct SessionCore {
+    /// This connection's id.
+    pub conn: ConnId,
+    /// Who this connection is, as presence sees it.
+    pub user: UserRef,
+    /// The verified token identity; `None` for anonymous connections.
+    pub identity: Option<Identity>,
+    /// Shared services.
+    pub state: AppState,
+    /// Rooms joined, left again when the session stops.
+    rooms: Vec<(Topic, Addr<Room>)>,
+    /// Last time anything arrived from the client (frames, pings, pongs).
+    last_heard: Instant,
+    rate: RateWindow,
+    abort: ConnAbort,
+    /// Held for the connection's lifetime; dropping it frees the quota place.
+    _permit: ConnPermit,
+    opened: Instant,
+    dialect: &'static str,
+    peer: String,
+    closing: bool,
+}
+
+/// One WebSocket connection: the shared core and the dialect that gives it meaning.
+pub struct Session<D: Dialect> {
+    /// Limits, rooms, identity.
+    pub core: SessionCore,
+    /// Protocol-specific state.
+    pub dialect: D,
+}
+
+impl<D: Dialect> Session<D> {
+    /// A session for an accepted handshake.
+    pub(super) fn new(
+        state: AppState,
+        identity: Option<Identity>,
+        user: UserRef,
+        conn: ConnId,
+        abort: ConnAbort,
+        permit: ConnPermit,
+        peer: String,
+        dialect: D,
+    ) -> Self {
+        let rate = RateWindow::new(state.config.rate_per_sec);
+        Session {
+            core: SessionCore {
+                conn,
+                user,
+                identity,
+                state,
+                rooms: Vec::new(),
+                last_heard: Instant::now(),
+                rate,
+                abort,
+                _permit: permit,
+                opened: Instant::now(),
+                dialect: D::NAME,
+                peer,
+                closing: false,
+            },
+            dialect,
+        }
+    }
+}
+
+impl SessionCore {
+    /// Writes a text frame.
+    pub fn send<A>(&self, ctx: &mut ws::WebsocketContext<A>, text: impl Into<ByteString>)
+    where
+        A: Actor<Context = ws::WebsocketContext<A>>,
+    {
+        ctx.text(text);
+    }
+
+    /// Closes with `code` and a short reason, then stops the session.
+    pub fn close<A>(&mut self, ctx: &mut ws::WebsocketContext<A>, code: CloseCode, reason: &str)
+    where
+        A: Actor<Context = ws::WebsocketContext<A>>,
+    {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        log::debug!(
+            "closing conn={} code={} reason={reason}",
+            self.conn.0,
+            code.code()
+        );
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::from(code.code()),
+            description: Some(reason.chars().take(120).collect()),
+        }));
+        ctx.stop();
+    }
+
+    /// Joins `topic`. `hello` is sent to the others on arrival and `farewell` on departure
+    /// (also when the room evicts this connection). The caller usually `ctx.wait`s the result,
+    /// so that no event is written before the greeting that depends on it.
+    pub fn join<D: Dialect>(
+        &mut self,
+        ctx: &mut Ctx<D>,
+        topic: Topic,
+        hello: Option<Announce>,
+        farewell: Option<Announce>,
+    ) -> impl ActorFuture<Session<D>, Output = Result<Joined, HubError>> {
+        let member = Member {
+            conn: self.conn,
+            user: self.user.clone(),
+            inbox: ctx.address().recipient(),
+            abort: self.abort.clone(),
+            farewell,
+        };
+        let request = self.state.registry.send(JoinTopic {
+            topic: topic.clone(),
+            join: Join { member, hello },
+        });
+        wrap_future::<_, Session<D>>(request).map(move |res, act, _| {
+            let joined = res??;
+            act.core.rooms.push((topic, joined.room.clone()));
+            Ok(joined)
+        })
+    }
+
+    /// Publishes an event to a topic. A joined topic's room is addressed directly; when its
+    /// mailbox is full the session waits for it (backpressure on this client, not the room).
+    pub fn publish<D: Dialect>(
+        &mut self,
+        ctx: &mut Ctx<D>,
+        topic: &Topic,
+        event: Event,
+        target: Target,
+    ) {
+        let Some((_, room)) = self.rooms.iter().find(|(t, _)| t == topic) else {
+            self.state.registry.do_send(PublishTopic {
+                topic: topic.clone(),
+                event,
+                target,
+            });
+            return;
+        };
+        if let Err(SendError::Full(msg)) = room.try_send(Publish { event, target }) {
+            ctx.wait(wrap_future(room.send(msg)).map(|_, _, _| ()));
+        }
+    }
+
+    /// The room of a joined topic.
+    pub fn room(&self, topic: &Topic) -> Option<&Addr<Room>> {
+        self.rooms.iter().find(|(t, _)| t == topic).map(|(_, r)| r)
+    }
+
+    fn heartbeat<D: Dialect>(act: &mut Session<D>, ctx: &mut Ctx<D>) {
+        let core = &mut act.core;
+        if core.last_heard.elapsed() > core.state.config.heartbeat_timeout {
+            core.state
+                .metrics
+                .heartbeat_timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            core.close(ctx, CloseCode::PongTimeout, "pong timeout");
+        } else {
+            ctx.ping(b"");
+        }
+    }
+}
+
+impl<D: Dialect> Actor for Session<D> {
+    type Context = Ctx<D>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let core = &mut self.core;
+        ctx.set_mailbox_capacity(core.state.config.session_queue);
+        core.state.metrics.connection(D::NAME, 1);
+        log::info!(
+            "open conn={} dialect={} user={} peer={}",
+            core.conn.0,
+            D::NAME,
+            core.user.name,
+            core.peer
+        );
+        ctx.run_interval(core.state.config.heartbeat_interval, SessionCore::heartbeat);
+        if let Some(identity) = &core.identity {
+            let left = Duration::from_secs((identity.exp - unix_now()).max(0) as u64);
+            ctx.run_later(left, |act, ctx| {
+                act.core
+                    .close(ctx, CloseCode::TokenExpired, "token expired");
+            });
+        }
+        let mut shutdown = core.state.shutdown.clone();
+        ctx.spawn(
+            wrap_future::<_, Self>(async move {
+                let _ = shutdown.wait_for(|down| *down).await;
+            })
+            .map(|_, act, ctx| {
+                act.core
+                    .close(ctx, CloseCode::GoingAway, "server shutting down")
+            }),
+        );
+        self.dialect.started(&mut self.core, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        let core = &mut self.core;
+        for (_, room) in core.rooms.drain(..) {
+            room.do_send(Leave { conn: core.conn });
+        }
+        core.state.metrics.connection(D::NAME, -1);
+        log::info!(
+            "close conn={} dialect={} user={} duration_ms={}",
+            core.conn.0,
+            core.dialect,
+            core.user.name,
+            core.opened.elapsed().as_millis()
+        );
+    }
+}
+
+impl<D: Dialect> Handler<Deliver> for Session<D> {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(event): Deliver, ctx: &mut Self::Context) {
+        self.core
+            .state
+            .metrics
+            .observe_latency(event.born.elapsed());
+        self.dialect.deliver(event, &mut self.core, ctx);
+    }
+}
+
+impl<D: Dialect> StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session<D> {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let core = &mut self.core;
+        core.last_heard = Instant::now();
+        let msg = match item {
+            Ok(msg) => msg,
+            Err(ws::ProtocolError::Overflow) => {
+                return core.close(ctx, CloseCode::TooBig, "frame too large");
+            }
+            Err(ws::ProtocolError::Io(e)) if e.to_string().contains("utf-8") => {
+                return core.close(
+                    ctx,
+                    CloseCode::InvalidPayload,
+                    "invalid UTF-8 in text frame",
+                );
+            }
+            Err(e) => {
+                log::debug!("protocol error conn={}: {e}", core.conn.0);
+                return core.close(ctx, CloseCode::Policy, "protocol error");
+            }
+        };
+        match msg {
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                core.closing = true;
+                ctx.close(reason);
+                ctx.stop();
+            }
+            ws::Message::Continuation(_) => {
+                core.close(
+                    ctx,
+                    CloseCode::Unsupported,
+                    "fragmented messages are not supported",
+                );
+            }
+            ws::Message::Text(text) => {
+                if self.admit(ctx) {
+                    self.dialect.text(text, &mut self.core, ctx);
+                }
+            }
+            ws::Message::Binary(data) => {
+                if self.admit(ctx) {
+                    self.dialect.binary(data, &mut self.core, ctx);
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl<D: Dialect> Session<D> {
+    /// Counts a data frame against the rate; refuses or closes when over it.
+    fn admit(&mut self, ctx: &mut Ctx<D>) -> bool {
+        let core = &mut self.core;
+        core.state
+            .metrics
+            .messages_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match core.rate.hit(Instant::now()) {
+            RateVerdict::Allow => true,
+            RateVerdict::Refuse => {
+                let frame = self
+                    .dialect
+                    .error_frame("rate_limited", "rate limit exceeded");
+                core.send(ctx, frame);
+                false
+            }
+            RateVerdict::Close => {
+                core.state
+                    .metrics
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                core.close(ctx, CloseCode::RateLimited, "rate limit exceeded");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The `realtime-hub` binary: environment, logging, command line; the work is in the library.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use clap::Parser;
+use realtime_hub::cli::{self, Cli, Command};
+use realtime_hub::config::Config;
+
+fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate => cli::migrate(&config).map(|msg| println!("{msg}")),
+        Command::Token {
+            user_id,
+            name,
+            channel,
+            ttl,
+        } => cli::token(&config, user_id, &name, channel.as_deref(), &ttl).map(|t| println!("{t}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let listener =
+        TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    log::info!(
+        "realtime-hub listening on http://{addr} (database {})",
+        config.database_url
+    );
+    log::info!("chat: open http://{addr}/chat/lobby/ — mint a token with `realtime-hub token --user-id 1 --name alice`");
+    actix_web::rt::System::new()
+        .block_on(realtime_hub::server::run(listener, config, signals()))
+        .map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => log::info!("SIGINT received"),
+    }
+}

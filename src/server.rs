@@ -1,0 +1,136 @@
+//! Starting and stopping one hub node. [`run`] is what `main` calls and what every integration
+//! test calls, on a listener bound to port 0.
+//!
+//! Shutdown is ordered: stop on the signal, tell every session to close with 1001 (actix-web
+//! does not close WebSockets itself; it would wait out the timeout), wait until the sockets are
+//! gone or `HUB_SHUTDOWN_TIMEOUT_MS` passes, then stop the HTTP server, which lets in-flight
+//! requests (and their database writes) finish.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Actor;
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::watch;
+
+use crate::auth::{secret, Auth};
+use crate::config::Config;
+use crate::db::Db;
+use crate::hub::conn;
+use crate::hub::limits::ConnLimits;
+use crate::hub::registry::Registry;
+use crate::metrics::Metrics;
+use crate::relay::local::{LocalBus, LocalRelay};
+use crate::relay::Relay;
+use crate::state::AppState;
+
+/// Serves one node on `listener` until `shutdown` resolves; returns once every connection is
+/// closed. Must be called inside an actix system (`actix_web::rt::System`).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> std::io::Result<()> {
+    run_with_bus(listener, config, shutdown, LocalBus::default()).await
+}
+
+/// [`run`], joined to an in-process relay bus shared with other nodes of the same process
+/// (how tests show several nodes acting as one hub without Redis).
+pub async fn run_with_bus(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + 'static,
+    bus: LocalBus,
+) -> std::io::Result<()> {
+    let state = build_state(config, bus)?;
+    let (down_tx, down_rx) = watch::channel(false);
+    let state = AppState {
+        shutdown: down_rx,
+        ..state
+    };
+    let config = state.config.clone();
+
+    let data = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(
+                Logger::new("%{request}xi %s %b %Dms peer=%a")
+                    .custom_request_replace("request", crate::http::redacted_request_line),
+            )
+            .configure(crate::http::routes)
+            .configure(crate::dialects::routes)
+    })
+    .workers(config.workers)
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .on_connect(conn::on_connect)
+    .listen(listener)?
+    .run();
+
+    let handle = server.handle();
+    let metrics = state.metrics.clone();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        log::info!(
+            "shutting down: closing {} connections",
+            metrics.open_connections()
+        );
+        let _ = down_tx.send(true);
+        let deadline = Instant::now() + config.shutdown_timeout;
+        while metrics.open_connections() > 0 && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.stop(true).await;
+    });
+    server.await?;
+    state.registry.do_send(StopRegistry);
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Opens the database, resolves the secret and starts the registry (once per node).
+fn build_state(config: Config, bus: LocalBus) -> std::io::Result<AppState> {
+    let io = |e: String| std::io::Error::other(e);
+    let secret = secret::resolve(&config).map_err(|e| io(e.to_string()))?;
+    let db = Db::connect(&config).map_err(|e| io(format!("database: {e}")))?;
+    let metrics = Arc::new(Metrics::default());
+    let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(bus, metrics.clone()));
+    let registry = Registry::new(
+        config.room_threads,
+        config.replay_buffer,
+        relay,
+        metrics.clone(),
+    )
+    .start();
+    let (_, shutdown) = watch::channel(false);
+    Ok(AppState {
+        limits: Arc::new(ConnLimits::new(
+            config.max_conn_per_user,
+            config.max_conn_per_ip,
+        )),
+        auth: Arc::new(Auth::new(&secret)),
+        config: Arc::new(config),
+        db,
+        registry,
+        metrics,
+        shutdown,
+    })
+}
+
+/// Stops the registry (and with it the room threads) after the HTTP server is done.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct StopRegistry;
+
+impl actix::Handler<StopRegistry> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, _: StopRegistry, ctx: &mut Self::Context) {
+        use actix::ActorContext;
+        ctx.stop();
+    }
+}
