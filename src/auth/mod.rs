@@ -57,7 +57,8 @@ struct RawClaims {
     username: Option<String>,
     preferred_username: Option<String>,
     channel: Option<String>,
-    exp: i64,
+    /// Required; jsonwebtoken checks presence and expiry before these claims are read.
+    exp: Option<i64>,
 }
 
 /// The claims the `token` command writes: every id and name form a client may look for.
@@ -122,7 +123,7 @@ impl Auth {
             id,
             name,
             channel: c.channel,
-            exp: c.exp,
+            exp: c.exp.unwrap_or_default(),
         })
     }
 

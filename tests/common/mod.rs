@@ -249,3 +249,33 @@ pub async fn refused(req: impl IntoClientRequest + Unpin) -> (u16, Value) {
         Err(e) => panic!("unexpected handshake error: {e}"),
     }
 }
+
+/// The URL of a test service (`TEST_REDIS_URL`, `TEST_DATABASE_URL`), which `scripts/test.sh`
+/// provides. Without it the calling test is skipped with a printed reason — except under
+/// `CI=true`, where a missing service is a failure.
+pub fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{var} is not set and CI=true: run the tests through scripts/test.sh")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (scripts/test.sh starts a throw-away instance)");
+            None
+        }
+    }
+}
+
+/// A new, empty PostgreSQL database on the test server, so parallel tests never share tables.
+pub fn fresh_pg_database() -> Option<String> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let base = service("TEST_DATABASE_URL")?;
+    let name = format!("hub_test_{:016x}", rand::random::<u64>());
+    let mut admin = diesel::PgConnection::establish(&base).expect("connect to TEST_DATABASE_URL");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    Some(format!("{prefix}/{name}"))
+}
