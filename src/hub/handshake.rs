@@ -7,7 +7,8 @@ use actix_web_actors::ws;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::UserRef;
-use super::session::{Dialect, Session};
+use super::input::{GatedPayload, InputGate};
+use super::session::{Dialect, Parts, Session};
 use crate::auth::{origin, Identity};
 use crate::db::user;
 use crate::error::ApiError;
@@ -69,17 +70,19 @@ pub fn upgrade<D: Dialect>(
         .cloned()
         .unwrap_or_else(ConnAbort::none);
     let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
-    let session = Session::new(
-        state.clone(),
+    // Room for two of the largest frames: a frame being completed while one is handled.
+    let gate = InputGate::new(2 * state.config.max_frame_bytes + 64 * 1024);
+    let parts = Parts {
         identity,
         user,
         conn,
         abort,
         permit,
         peer,
-        dialect,
-    );
-    ws::WsResponseBuilder::new(session, req, payload)
+        gate: gate.clone(),
+    };
+    let session = Session::new(state.clone(), parts, dialect);
+    ws::WsResponseBuilder::new(session, req, GatedPayload::new(payload, gate))
         .frame_size(state.config.max_frame_bytes)
         .start()
         .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade expected: {e}")))

@@ -9,6 +9,7 @@
 //! then lets the dialect join its rooms; `stopped` leaves every room it joined — the same
 //! cleanup whatever the way out (client close, error, eviction, shutdown).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::fut::wrap_future;
@@ -19,6 +20,7 @@ use bytestring::ByteString;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::{Announce, Event, Target, UserRef};
+use super::input::InputGate;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
 use super::registry::{HubError, JoinTopic, PublishTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
@@ -74,6 +76,8 @@ pub struct SessionCore {
     abort: ConnAbort,
     /// Held for the connection's lifetime; dropping it frees the quota place.
     _permit: ConnPermit,
+    /// Reopened as frames are handled, so the client cannot make the server read ahead.
+    gate: Arc<InputGate>,
     opened: Instant,
     dialect: &'static str,
     peer: String,
@@ -88,33 +92,36 @@ pub struct Session<D: Dialect> {
     pub dialect: D,
 }
 
+/// What the handshake established about a connection.
+pub(super) struct Parts {
+    pub identity: Option<Identity>,
+    pub user: UserRef,
+    pub conn: ConnId,
+    pub abort: ConnAbort,
+    pub permit: ConnPermit,
+    pub peer: String,
+    pub gate: Arc<InputGate>,
+}
+
 impl<D: Dialect> Session<D> {
     /// A session for an accepted handshake.
-    pub(super) fn new(
-        state: AppState,
-        identity: Option<Identity>,
-        user: UserRef,
-        conn: ConnId,
-        abort: ConnAbort,
-        permit: ConnPermit,
-        peer: String,
-        dialect: D,
-    ) -> Self {
+    pub(super) fn new(state: AppState, parts: Parts, dialect: D) -> Self {
         let rate = RateWindow::new(state.config.rate_per_sec);
         Session {
             core: SessionCore {
-                conn,
-                user,
-                identity,
+                conn: parts.conn,
+                user: parts.user,
+                identity: parts.identity,
                 state,
                 rooms: Vec::new(),
                 last_heard: Instant::now(),
                 rate,
-                abort,
-                _permit: permit,
+                abort: parts.abort,
+                _permit: parts.permit,
+                gate: parts.gate,
                 opened: Instant::now(),
                 dialect: D::NAME,
-                peer,
+                peer: parts.peer,
                 closing: false,
             },
             dialect,
@@ -289,7 +296,10 @@ impl<D: Dialect> StreamHandler<Result<ws::Message, ws::ProtocolError>> for Sessi
         let core = &mut self.core;
         core.last_heard = Instant::now();
         let msg = match item {
-            Ok(msg) => msg,
+            Ok(msg) => {
+                core.gate.handled(payload_len(&msg));
+                msg
+            }
             Err(ws::ProtocolError::Overflow) => {
                 return core.close(ctx, CloseCode::TooBig, "frame too large");
             }
@@ -335,6 +345,24 @@ impl<D: Dialect> StreamHandler<Result<ws::Message, ws::ProtocolError>> for Sessi
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// A frame's payload length as it was on the wire.
+fn payload_len(msg: &ws::Message) -> usize {
+    match msg {
+        ws::Message::Text(t) => t.len(),
+        ws::Message::Binary(b) | ws::Message::Ping(b) | ws::Message::Pong(b) => b.len(),
+        ws::Message::Close(reason) => reason
+            .as_ref()
+            .map_or(0, |r| 2 + r.description.as_ref().map_or(0, String::len)),
+        ws::Message::Continuation(item) => match item {
+            actix_http::ws::Item::FirstText(b)
+            | actix_http::ws::Item::FirstBinary(b)
+            | actix_http::ws::Item::Continue(b)
+            | actix_http::ws::Item::Last(b) => b.len(),
+        },
+        ws::Message::Nop => 0,
     }
 }
 
