@@ -41,6 +41,12 @@ pub struct Config {
     /// `HUB_SESSION_QUEUE`: events a connection may have waiting to be written before it counts
     /// as a slow reader and is evicted. Default 256 (STYLE.md "Slow readers" says why not less).
     pub session_queue: usize,
+    /// `HUB_SLOW_CONSUMER_BYTES`: event bytes a room holds back for a member whose mailbox is
+    /// full (a busy thread, a burst) before it counts as a slow reader. Default 1 MiB.
+    pub slow_consumer_bytes: usize,
+    /// `HUB_SLOW_CONSUMER_MS`: how long such a member may go without taking a single event
+    /// before it is evicted. Default 3 000.
+    pub slow_consumer_timeout: Duration,
     /// `HUB_HEARTBEAT_INTERVAL_MS`: how often the server pings. Default 25 000.
     pub heartbeat_interval: Duration,
     /// `HUB_HEARTBEAT_TIMEOUT_MS`: silence after which a connection is closed with 4201.
@@ -93,6 +99,8 @@ impl Config {
             max_conn_per_user: parse(&get, "HUB_MAX_CONN_PER_USER", 100)?,
             max_conn_per_ip: parse(&get, "HUB_MAX_CONN_PER_IP", 1000)?,
             session_queue: parse(&get, "HUB_SESSION_QUEUE", 256)?,
+            slow_consumer_bytes: parse(&get, "HUB_SLOW_CONSUMER_BYTES", 1024 * 1024)?,
+            slow_consumer_timeout: millis(&get, "HUB_SLOW_CONSUMER_MS", 3_000)?,
             heartbeat_interval: millis(&get, "HUB_HEARTBEAT_INTERVAL_MS", 25_000)?,
             heartbeat_timeout: millis(&get, "HUB_HEARTBEAT_TIMEOUT_MS", 60_000)?,
             replay_buffer: parse(&get, "HUB_REPLAY_BUFFER", 128)?,

@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::hub::conn;
 use crate::hub::limits::ConnLimits;
 use crate::hub::registry::Registry;
+use crate::hub::room::SlowReaderPolicy;
 use crate::metrics::Metrics;
 use crate::relay::local::{LocalBus, LocalRelay};
 use crate::relay::Relay;
@@ -99,9 +100,14 @@ fn build_state(config: Config, bus: LocalBus) -> std::io::Result<AppState> {
     let db = Db::connect(&config).map_err(|e| io(format!("database: {e}")))?;
     let metrics = Arc::new(Metrics::default());
     let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(bus, metrics.clone()));
+    let slow = SlowReaderPolicy {
+        backlog_bytes: config.slow_consumer_bytes,
+        stall: config.slow_consumer_timeout,
+    };
     let registry = Registry::new(
         config.room_threads,
         config.replay_buffer,
+        slow,
         relay,
         metrics.clone(),
     )

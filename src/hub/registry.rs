@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::event::{Event, Target, UserRef};
-use super::room::{Join, Joined, Publish, Remote, Room, StopIfEmpty, Who};
+use super::room::{Join, Joined, Publish, Remote, Room, SlowReaderPolicy, StopIfEmpty, Who};
 use super::topic::Topic;
 use crate::metrics::Metrics;
 use crate::relay::{Envelope, Relay, RelayTarget};
@@ -71,6 +71,7 @@ pub struct Registry {
     relay: Arc<dyn Relay>,
     metrics: Arc<Metrics>,
     replay: usize,
+    slow: SlowReaderPolicy,
 }
 
 impl Registry {
@@ -79,6 +80,7 @@ impl Registry {
     pub fn new(
         room_threads: usize,
         replay: usize,
+        slow: SlowReaderPolicy,
         relay: Arc<dyn Relay>,
         metrics: Arc<Metrics>,
     ) -> Registry {
@@ -92,6 +94,7 @@ impl Registry {
             relay,
             metrics,
             replay,
+            slow,
         }
     }
 
@@ -101,15 +104,16 @@ impl Registry {
         }
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter += 1;
-        let (t, replay, relay, registry, metrics) = (
+        let (t, replay, slow, relay, registry, metrics) = (
             topic.clone(),
             self.replay,
+            self.slow,
             self.relay.clone(),
             ctx.address(),
             self.metrics.clone(),
         );
         let room = Room::start_in_arbiter(arbiter, move |_| {
-            Room::new(t, replay, relay, registry, metrics)
+            Room::new(t, replay, slow, relay, registry, metrics)
         });
         self.relay.subscribe(topic);
         self.rooms.insert(topic.clone(), room.clone());

@@ -1,12 +1,18 @@
 //! The room actor: one per topic with local members. It numbers events, keeps the replay
 //! buffer and presence, and delivers the same bytes to each addressed member.
 //!
-//! Delivery uses `try_send` into each session's bounded mailbox, never `do_send`: a member whose
-//! mailbox is full is a slow reader, and is evicted and its TCP connection aborted (see
-//! [`super::conn`]) so that it can neither slow the room nor grow memory.
+//! Delivery uses `try_send` into each session's bounded mailbox, never `do_send`. A member
+//! whose mailbox is full gets a short backlog here, drained as its session catches up, so a
+//! busy thread or a burst costs nobody a message. A member whose backlog passes
+//! `HUB_SLOW_CONSUMER_BYTES`, or who takes nothing for `HUB_SLOW_CONSUMER_MS`, is a slow
+//! reader: it is evicted and its TCP connection reset (see [`super::conn`]), so that it can
+//! neither slow the room nor grow memory. (A session whose client stopped reading is frozen
+//! and cannot be told anything; the reset is what reaches it.)
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -101,10 +107,105 @@ pub struct StopIfEmpty;
 #[rtype(result = "Vec<UserRef>")]
 pub struct Who;
 
+/// When a member with a full mailbox stops being a busy reader and becomes a slow one.
+#[derive(Debug, Clone, Copy)]
+pub struct SlowReaderPolicy {
+    /// Event bytes held back for one member before it is evicted.
+    pub backlog_bytes: usize,
+    /// Time a backlogged member may take nothing before it is evicted.
+    pub stall: Duration,
+}
+
+/// How often backlogs are retried when no new event arrives to push them along.
+const BACKLOG_RETRY: Duration = Duration::from_millis(5);
+
+/// A member and what is held back for it.
+struct Slot {
+    member: Member,
+    backlog: VecDeque<Event>,
+    backlog_bytes: usize,
+    /// When the member last took an event while it had a backlog.
+    last_progress: Instant,
+}
+
+/// What became of an event offered to a member.
+enum Offer {
+    /// In its mailbox.
+    Sent,
+    /// Held in its backlog.
+    Held,
+    /// Its session is gone.
+    Closed,
+}
+
+impl Slot {
+    fn new(member: Member) -> Slot {
+        Slot {
+            member,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            last_progress: Instant::now(),
+        }
+    }
+
+    /// Hands over what the mailbox takes, oldest first; returns how many and whether the
+    /// session is gone.
+    fn drain(&mut self) -> (u64, bool) {
+        let mut sent = 0;
+        while let Some(event) = self.backlog.pop_front() {
+            let len = event.body.len();
+            match self.member.inbox.try_send(Deliver(event)) {
+                Ok(()) => {
+                    sent += 1;
+                    self.backlog_bytes -= len;
+                    self.last_progress = Instant::now();
+                }
+                Err(SendError::Full(Deliver(event))) => {
+                    self.backlog.push_front(event);
+                    break;
+                }
+                Err(SendError::Closed(_)) => return (sent, true),
+            }
+        }
+        (sent, false)
+    }
+
+    fn offer(&mut self, event: Event) -> Offer {
+        if self.backlog.is_empty() {
+            return match self.member.inbox.try_send(Deliver(event)) {
+                Ok(()) => Offer::Sent,
+                Err(SendError::Full(Deliver(event))) => {
+                    self.last_progress = Instant::now();
+                    self.backlog_bytes += event.body.len();
+                    self.backlog.push_back(event);
+                    Offer::Held
+                }
+                Err(SendError::Closed(_)) => Offer::Closed,
+            };
+        }
+        self.backlog_bytes += event.body.len();
+        self.backlog.push_back(event);
+        match self.drain() {
+            (_, true) => Offer::Closed,
+            (_, false) if self.backlog.is_empty() => Offer::Sent,
+            _ => Offer::Held,
+        }
+    }
+
+    fn is_slow(&self, policy: &SlowReaderPolicy) -> bool {
+        !self.backlog.is_empty()
+            && (self.backlog_bytes > policy.backlog_bytes
+                || self.last_progress.elapsed() > policy.stall)
+    }
+}
+
 /// One topic's members and history.
 pub struct Room {
     topic: Topic,
-    members: Vec<Member>,
+    members: Vec<Slot>,
+    slow: SlowReaderPolicy,
+    /// Whether a backlog retry is already scheduled.
+    retry_scheduled: bool,
     presence: Presence,
     seq: u64,
     replay: ReplayBuffer,
@@ -121,6 +222,7 @@ impl Room {
     pub fn new(
         topic: Topic,
         replay: usize,
+        slow: SlowReaderPolicy,
         relay: Arc<dyn Relay>,
         registry: Addr<Registry>,
         metrics: Arc<Metrics>,
@@ -128,6 +230,8 @@ impl Room {
         Room {
             topic,
             members: Vec::new(),
+            slow,
+            retry_scheduled: false,
             presence: Presence::default(),
             seq: 0,
             replay: ReplayBuffer::new(replay),
@@ -139,40 +243,86 @@ impl Room {
     }
 
     /// Numbers an event, remembers it and delivers it locally.
-    fn record_and_deliver(&mut self, mut event: Event, target: &Target) -> Event {
+    fn record_and_deliver(
+        &mut self,
+        mut event: Event,
+        target: &Target,
+        ctx: &mut Context<Self>,
+    ) -> Event {
         self.seq += 1;
         event.seq = self.seq;
         self.replay.push(event.clone());
-        self.deliver(&event, target);
+        self.deliver(&event, target, ctx);
         event
     }
 
-    /// Hands `event` to every addressed member; evicts those whose mailbox is full.
-    fn deliver(&mut self, event: &Event, target: &Target) {
+    /// Offers `event` to every addressed member; evicts those that turned out slow.
+    fn deliver(&mut self, event: &Event, target: &Target, ctx: &mut Context<Self>) {
         let mut gone: Vec<(ConnId, bool)> = Vec::new();
         let mut delivered = 0u64;
-        for m in &self.members {
-            if !target.includes(m.conn, &m.user.key) {
+        let mut held = false;
+        for slot in &mut self.members {
+            if !target.includes(slot.member.conn, &slot.member.user.key) {
                 continue;
             }
-            match m.inbox.try_send(Deliver(event.clone())) {
-                Ok(()) => delivered += 1,
-                Err(SendError::Full(_)) => gone.push((m.conn, true)),
-                Err(SendError::Closed(_)) => gone.push((m.conn, false)),
+            match slot.offer(event.clone()) {
+                Offer::Sent => delivered += 1,
+                Offer::Held if slot.is_slow(&self.slow) => gone.push((slot.member.conn, true)),
+                Offer::Held => held = true,
+                Offer::Closed => gone.push((slot.member.conn, false)),
             }
         }
         self.metrics.deliveries.fetch_add(delivered, Relaxed);
         for (conn, slow) in gone {
-            self.remove(conn, slow);
+            self.remove(conn, slow, ctx);
+        }
+        if held {
+            self.schedule_retry(ctx);
         }
     }
 
+    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        if !self.retry_scheduled {
+            self.retry_scheduled = true;
+            ctx.run_later(BACKLOG_RETRY, |room, ctx| {
+                room.retry_scheduled = false;
+                room.retry_backlogs(ctx);
+            });
+        }
+    }
+
+    /// Pushes backlogs along when no new event does; evicts members that stopped taking.
+    fn retry_backlogs(&mut self, ctx: &mut Context<Self>) {
+        let mut gone: Vec<(ConnId, bool)> = Vec::new();
+        let mut delivered = 0;
+        let mut pending = false;
+        for slot in self.members.iter_mut().filter(|s| !s.backlog.is_empty()) {
+            let (sent, closed) = slot.drain();
+            delivered += sent;
+            if closed {
+                gone.push((slot.member.conn, false));
+            } else if slot.is_slow(&self.slow) {
+                gone.push((slot.member.conn, true));
+            } else if !slot.backlog.is_empty() {
+                pending = true;
+            }
+        }
+        self.metrics.deliveries.fetch_add(delivered, Relaxed);
+        for (conn, slow) in gone {
+            self.remove(conn, slow, ctx);
+        }
+        if pending {
+            self.schedule_retry(ctx);
+        }
+        self.report_if_empty(ctx);
+    }
+
     /// Removes a member, announcing its departure; `slow` members are also aborted.
-    fn remove(&mut self, conn: ConnId, slow: bool) {
-        let Some(idx) = self.members.iter().position(|m| m.conn == conn) else {
+    fn remove(&mut self, conn: ConnId, slow: bool, ctx: &mut Context<Self>) {
+        let Some(idx) = self.members.iter().position(|s| s.member.conn == conn) else {
             return;
         };
-        let member = self.members.swap_remove(idx);
+        let member = self.members.swap_remove(idx).member;
         if slow {
             self.metrics.slow_consumer_evictions.fetch_add(1, Relaxed);
             log::warn!(
@@ -186,7 +336,7 @@ impl Room {
         let last = self.presence.remove(&member.user);
         if let Some(farewell) = member.farewell {
             if farewell.when == AnnounceWhen::Always || last {
-                self.record_and_deliver(farewell.event, &Target::All);
+                self.record_and_deliver(farewell.event, &Target::All, ctx);
             }
         }
     }
@@ -226,10 +376,10 @@ impl Handler<Join> for Room {
         if let Some(hello) = msg.hello {
             if hello.when == AnnounceWhen::Always || first {
                 // Delivered before the newcomer is added: the announcement is for the others.
-                self.record_and_deliver(hello.event, &Target::All);
+                self.record_and_deliver(hello.event, &Target::All, ctx);
             }
         }
-        self.members.push(msg.member);
+        self.members.push(Slot::new(msg.member));
         MessageResult(Joined {
             room: ctx.address(),
             presence: self.presence.snapshot(),
@@ -244,7 +394,7 @@ impl Handler<Leave> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, ctx: &mut Self::Context) {
-        self.remove(msg.conn, false);
+        self.remove(msg.conn, false, ctx);
         self.report_if_empty(ctx);
     }
 }
@@ -254,7 +404,7 @@ impl Handler<Publish> for Room {
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
         self.metrics.messages_out.fetch_add(1, Relaxed);
-        let event = self.record_and_deliver(msg.event, &msg.target);
+        let event = self.record_and_deliver(msg.event, &msg.target, ctx);
         let target = match msg.target {
             Target::Users(keys) => RelayTarget::Users(keys),
             // A connection id means nothing on another node: everyone there receives it.
@@ -282,7 +432,7 @@ impl Handler<Remote> for Room {
             RelayTarget::All => Target::All,
             RelayTarget::Users(keys) => Target::Users(keys),
         };
-        self.record_and_deliver(event, &target);
+        self.record_and_deliver(event, &target, ctx);
         self.report_if_empty(ctx);
     }
 }
