@@ -41,11 +41,12 @@ fn serve(config: Config) -> Result<(), String> {
     let listener =
         TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    log::info!(
+    // On stdout whatever RUST_LOG says: the address (port 0 picks one) and how to start.
+    println!(
         "realtime-hub listening on http://{addr} (database {})",
         config.database_url
     );
-    log::info!("chat: open http://{addr}/chat/lobby/ — mint a token with `realtime-hub token --user-id 1 --name alice`");
+    println!("chat: open http://{addr}/chat/lobby/ · mint a token: realtime-hub token --user-id 1 --name alice");
     actix_web::rt::System::new()
         .block_on(realtime_hub::server::run(listener, config, signals()))
         .map_err(|e| e.to_string())

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::Config;
@@ -33,8 +33,9 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// Per-connection settings SQLite needs to behave under concurrent use: WAL so readers do not
-/// block the writer, a busy timeout instead of immediate "database is locked", foreign keys on.
+/// Per-connection settings SQLite needs under concurrent use: a busy timeout instead of an
+/// immediate "database is locked", foreign keys on. (WAL, which lets readers proceed while one
+/// connection writes, is a property of the file and is set once in [`Db::connect`].)
 #[derive(Debug)]
 struct SqlitePragmas;
 
@@ -42,8 +43,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -61,8 +61,18 @@ impl Db {
     /// Opens the pool for `config.database_url` and applies pending migrations.
     pub fn connect(config: &Config) -> Result<Db, DbError> {
         let url = diesel_url(&config.database_url);
+        if config.sqlite_path().is_some() {
+            // Switching to WAL needs the file to itself: do it once, before the pool opens
+            // several connections at the same moment.
+            let mut first =
+                SqliteConnection::establish(&url).map_err(|e| DbError::Pool(e.to_string()))?;
+            first
+                .batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+                .map_err(DbError::Query)?;
+        }
         let pool = Pool::builder()
             .max_size(config.db_pool_size)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(url))
