@@ -36,3 +36,32 @@ async fn chat_history_is_stored_in_postgres() {
         json!({"status": "ready", "database": "ok"})
     );
 }
+
+#[tokio::test]
+async fn readiness_reports_a_database_that_went_away() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(url) = fresh_pg_database() else {
+        return;
+    };
+    let app = TestApp::on_bus(&[], LocalBus::default(), Some(url.clone()));
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let base = common::service("TEST_DATABASE_URL").unwrap();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let mut admin = diesel::PgConnection::establish(&base).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+
+    let resp = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "database unavailable", "database": "unavailable"})
+    );
+    // The process is still alive and says so.
+    let health = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -76,7 +76,7 @@ impl TestApp {
                 bus,
             ))
         });
-        let app = TestApp {
+        let mut app = TestApp {
             addr,
             dir,
             stop: Some(tx),
@@ -86,10 +86,14 @@ impl TestApp {
         app
     }
 
-    fn wait_ready(&self) {
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(self.addr).is_ok() {
+    fn wait_ready(&mut self) {
+        for _ in 0..500 {
+            if healthy(self.addr) {
                 return;
+            }
+            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                let result = self.thread.take().unwrap().join();
+                panic!("server stopped during start: {result:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -278,4 +282,163 @@ pub fn fresh_pg_database() -> Option<String> {
         .expect("create test database");
     let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
     Some(format!("{prefix}/{name}"))
+}
+
+/// The real `realtime-hub` binary as a child process, for what only a process shows: its
+/// memory, its exit status on a signal, its log lines.
+pub struct HubProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its process id.
+    pub pid: u32,
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Its working directory (database, generated secret).
+    pub dir: tempfile::TempDir,
+}
+
+impl HubProcess {
+    /// Starts `realtime-hub serve` on a free port with a temporary database.
+    pub fn start(env: &[(&str, &str)]) -> HubProcess {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_realtime-hub"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HUB_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", "sqlite://hub.db")
+            .env("JWT_SECRET", SECRET)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start realtime-hub");
+        let pid = child.id();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                    let _ = addr_tx.send(addr);
+                }
+            }
+        });
+        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("hub did not report its address");
+        let hub = HubProcess {
+            addr,
+            pid,
+            child,
+            log,
+            dir,
+        };
+        for _ in 0..500 {
+            if healthy(addr) {
+                return hub;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("hub never answered /healthz");
+    }
+
+    /// `ws://…{path}`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// `http://…{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// One counter from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        realtime_hub::metrics::scrape(&text, name).unwrap_or(0.0)
+    }
+
+    /// Sends a signal (`TERM`, `INT`) by PID.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), self.pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or `None` if it is still up.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether `GET /healthz` answers 200 (the server has fully started).
+fn healthy(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    conn.write_all(request.as_bytes()).is_ok()
+        && conn.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.1 200")
 }

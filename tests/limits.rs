@@ -1,0 +1,152 @@
+//! Limits and abuse: frame size, message rate, connection quotas, Origin, heartbeats, token
+//! expiry and malformed frames — each refused with the documented code and reason while the
+//! server keeps serving everyone else.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{refused, TestApp, Ws};
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn oversized_frames_close_with_1009_and_others_carry_on() {
+    let app = TestApp::with(&[("HUB_MAX_FRAME_BYTES", "1024")]);
+    let mut big = app.ws("/ws/chat/size/").await;
+    let mut bystander = app.ws("/ws/chat/size/").await;
+    big.send_text(&json!({"message": "x".repeat(2000)}).to_string())
+        .await;
+    assert_eq!(big.recv_close().await, (1009, "frame too large".into()));
+
+    bystander.send_json(json!({"message": "fine"})).await;
+    assert_eq!(bystander.recv_json().await["message"], "fine");
+}
+
+#[tokio::test]
+async fn over_the_rate_gets_errors_then_4101() {
+    let app = TestApp::with(&[("HUB_RATE_PER_SEC", "5")]);
+    let mut ws = app.ws("/ws/chat/rate/").await;
+    // Frames that need no database, so all eleven land in one one-second window.
+    for _ in 0..11 {
+        ws.send_text("x").await;
+    }
+    for _ in 0..5 {
+        assert_eq!(ws.recv_json().await, json!({"error": "invalid JSON"}));
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            ws.recv_json().await,
+            json!({"error": "rate limit exceeded"})
+        );
+    }
+    assert_eq!(ws.recv_close().await, (4101, "rate limit exceeded".into()));
+    assert_eq!(app.metric("hub_rate_limited_total").await, 1.0);
+}
+
+/// Retries a handshake until it is accepted (a freed quota place comes back when the closed
+/// session has been dropped, a moment after the close).
+async fn connect_eventually(
+    req: impl Fn() -> tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Ws {
+    for _ in 0..100 {
+        if let Ok((stream, _)) = tokio_tungstenite::connect_async(req()).await {
+            return Ws { stream };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("quota place never came back");
+}
+
+#[tokio::test]
+async fn connection_quotas_per_address_and_per_user() {
+    let app = TestApp::with(&[("HUB_MAX_CONN_PER_IP", "2")]);
+    let a = app.ws("/ws/chat/q/").await;
+    let _b = app.ws("/ws/chat/q/").await;
+    let (status, body) = refused(app.ws_url("/ws/chat/q/")).await;
+    assert_eq!(
+        (status, body),
+        (
+            429,
+            json!({"error": "too many connections from this address"})
+        )
+    );
+    a.close().await;
+    let url = app.ws_url("/ws/chat/q/");
+    connect_eventually(|| url.clone().into_client_request().unwrap()).await;
+
+    let app = TestApp::with(&[("HUB_MAX_CONN_PER_USER", "1")]);
+    let token = app.token(9, "solo");
+    let _first = app.ws(&format!("/ws/chat/q/?token={token}")).await;
+    let (status, body) = refused(app.ws_url(&format!("/ws/chat/q/?token={token}"))).await;
+    assert_eq!(
+        (status, body),
+        (429, json!({"error": "too many connections for this user"}))
+    );
+    // Another user is not affected.
+    app.ws(&format!("/ws/chat/q/?token={}", app.token(10, "other")))
+        .await;
+}
+
+#[tokio::test]
+async fn cross_site_origins_are_refused() {
+    let app = TestApp::with(&[("HUB_ALLOWED_ORIGINS", "https://app.example")]);
+    let with_origin = |origin: &str| {
+        let mut req = app.ws_url("/ws/chat/o/").into_client_request().unwrap();
+        req.headers_mut().insert("Origin", origin.parse().unwrap());
+        req
+    };
+    let (status, body) = refused(with_origin("https://evil.example")).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"error": "origin not allowed"}))
+    );
+    Ws::connect(with_origin("https://app.example")).await;
+    Ws::connect(with_origin(&format!("http://{}", app.addr))).await;
+    let text = app.metrics().await;
+    assert!(
+        text.contains("hub_handshake_failures_total{reason=\"forbidden\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn silent_clients_are_closed_and_answering_ones_kept() {
+    let app = TestApp::with(&[
+        ("HUB_HEARTBEAT_INTERVAL_MS", "100"),
+        ("HUB_HEARTBEAT_TIMEOUT_MS", "300"),
+    ]);
+    let mut silent = app.ws("/ws/chat/hb/").await;
+    let mut lively = app.ws("/ws/chat/hb/").await;
+    // `lively` reads (and so answers every ping) for well past the timeout; `silent` reads
+    // nothing meanwhile, so it never answers.
+    lively.expect_silence(900).await;
+    assert_eq!(silent.recv_close().await, (4201, "pong timeout".into()));
+    lively.send_json(json!({"message": "still open"})).await;
+    assert_eq!(lively.recv_json().await["message"], "still open");
+    assert_eq!(app.metric("hub_heartbeat_timeouts_total").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_token_that_expires_while_connected_closes_with_4202() {
+    let app = TestApp::spawn();
+    let short = realtime_hub::auth::Auth::new(common::SECRET).mint(4, "brief", None, 1);
+    let mut ws = app.ws(&format!("/ws/chat/exp/?token={short}")).await;
+    assert_eq!(ws.recv_close().await, (4202, "token expired".into()));
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007() {
+    let app = TestApp::spawn();
+    let mut ws = app.ws("/ws/chat/utf8/").await;
+    let frame = Frame::message(vec![0xff, 0xfe, 0x80], OpCode::Data(Data::Text), true);
+    ws.stream.send(Message::Frame(frame)).await.unwrap();
+    assert_eq!(
+        ws.recv_close().await,
+        (1007, "invalid UTF-8 in text frame".into())
+    );
+}

@@ -1,0 +1,172 @@
+//! Operations: health, readiness, metrics, and the command line (`token`, `migrate`, secret
+//! bootstrap).
+
+mod common;
+
+use std::process::Command;
+
+use common::{HubProcess, TestApp, Ws};
+use realtime_hub::auth::Auth;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn();
+    let get = |path: &'static str| {
+        let url = app.url(path);
+        async move {
+            let resp = reqwest::get(url).await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        get("/readyz").await,
+        (200, json!({"status": "ready", "database": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_connections_messages_and_deliveries() {
+    let app = TestApp::spawn();
+    let mut a = app.ws("/ws/chat/m/").await;
+    let mut b = app.ws("/ws/chat/m/").await;
+    a.send_json(json!({"message": "counted"})).await;
+    a.recv_json().await;
+    b.recv_json().await;
+    common::refused(app.ws_url("/ws/chat/m/?token=bad")).await;
+
+    let resp = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4");
+    let text = resp.text().await.unwrap();
+    let value = |name| realtime_hub::metrics::scrape(&text, name);
+    assert!(
+        text.contains("hub_connections{dialect=\"chat\"} 2\n"),
+        "{text}"
+    );
+    assert_eq!(value("hub_connections_total"), Some(2.0));
+    assert_eq!(value("hub_messages_in_total"), Some(1.0));
+    assert_eq!(value("hub_messages_out_total"), Some(1.0));
+    assert_eq!(value("hub_deliveries_total"), Some(2.0));
+    assert_eq!(value("hub_rooms"), Some(1.0));
+    assert_eq!(value("hub_delivery_latency_seconds_count"), Some(2.0));
+    assert!(text.contains("hub_handshake_failures_total{reason=\"unauthorized\"} 1"));
+}
+
+fn hub_command(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_realtime-hub"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("DATABASE_URL", "sqlite://hub.db")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn token_command_mints_with_the_configured_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hub_command(dir.path())
+        .env("JWT_SECRET", "configured-secret")
+        .args([
+            "token",
+            "--user-id",
+            "7",
+            "--name",
+            "zoe",
+            "--channel",
+            "chat:1,2",
+            "--ttl",
+            "30m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let who = Auth::new("configured-secret").verify(token.trim()).unwrap();
+    assert_eq!(
+        (who.id, who.name.as_str(), who.channel.as_deref()),
+        (7, "zoe", Some("chat:1,2"))
+    );
+    let ttl = who.exp - realtime_hub::auth::unix_now();
+    assert!((1790..=1800).contains(&ttl), "ttl {ttl}");
+
+    let bad = hub_command(dir.path())
+        .env("JWT_SECRET", "configured-secret")
+        .args([
+            "token",
+            "--user-id",
+            "7",
+            "--name",
+            "zoe",
+            "--ttl",
+            "forever",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "error: cannot read --ttl \"forever\": use 30m, 1h, 7d or seconds"
+    );
+}
+
+#[tokio::test]
+async fn without_jwt_secret_one_is_generated_and_shared_by_token_and_serve() {
+    let hub = HubProcess::start(&[("JWT_SECRET", "")]);
+    let secret_file = hub.dir.path().join("hub.secret");
+    assert!(
+        secret_file.exists(),
+        "no generated secret beside the database"
+    );
+    assert!(hub
+        .log()
+        .iter()
+        .any(|l| l.contains("JWT_SECRET not set: generated a new secret")));
+    let out = hub_command(hub.dir.path())
+        .args(["token", "--user-id", "1", "--name", "alice"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap();
+    let mut ws = Ws::connect(hub.ws_url(&format!("/ws/chat/sec/?token={}", token.trim()))).await;
+    ws.send_json(json!({"message": "signed by the stored secret"}))
+        .await;
+    assert_eq!(ws.recv_json().await["user"], "alice");
+}
+
+#[test]
+fn migrate_command_reports_an_up_to_date_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hub_command(dir.path())
+        .env("JWT_SECRET", "x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "database sqlite://hub.db is up to date (0 pending migrations left)"
+    );
+    assert!(dir.path().join("hub.db").exists());
+}
+
+#[test]
+fn bad_configuration_stops_startup_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hub_command(dir.path())
+        .env("HUB_MAX_FRAME_BYTES", "big")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "configuration error: HUB_MAX_FRAME_BYTES: cannot parse \"big\""
+    );
+}
