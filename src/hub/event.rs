@@ -120,3 +120,27 @@ pub struct Announce {
     /// Whether every connection or only a user's first/last counts.
     pub when: AnnounceWhen,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_address_all_all_but_one_or_some_users() {
+        let (a, b) = (ConnId(1), ConnId(2));
+        assert!(Target::All.includes(a, "7"));
+        assert!(!Target::AllExcept(a).includes(a, "7"));
+        assert!(Target::AllExcept(a).includes(b, "7"));
+        let users = Target::Users(vec!["7".into(), "9".into()]);
+        assert!(users.includes(a, "7") && users.includes(b, "9"));
+        assert!(!users.includes(a, "8"));
+    }
+
+    #[test]
+    fn events_share_one_body() {
+        let e = Event::json(&serde_json::json!({"k": "v"}));
+        let copy = e.clone();
+        assert_eq!(e.body.as_bytes().as_ptr(), copy.body.as_bytes().as_ptr());
+        assert_eq!(&*copy.body, r#"{"k":"v"}"#);
+    }
+}
