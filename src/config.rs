@@ -29,6 +29,9 @@ pub struct Config {
     /// `HUB_ALLOWED_ORIGINS`: comma-separated origins allowed to open browser WebSockets;
     /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
     pub allowed_origins: Vec<String>,
+    /// `HUB_TRUSTED_PROXIES`: comma-separated proxy addresses (e.g. `127.0.0.1` for a local
+    /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas. Default none.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `HUB_MAX_FRAME_BYTES`: largest incoming frame; bigger ones close with 1009. Default 64 KiB.
     pub max_frame_bytes: usize,
     /// `HUB_RATE_PER_SEC`: messages a connection may send per second; the first excess gets an
@@ -93,6 +96,21 @@ impl Config {
                         .filter(|s| !s.is_empty())
                         .collect()
                 })
+                .unwrap_or_default(),
+            trusted_proxies: get("HUB_TRUSTED_PROXIES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| {
+                            s.parse().map_err(|_| ConfigError::Invalid {
+                                key: "HUB_TRUSTED_PROXIES",
+                                reason: format!("{s:?} is not an IP address"),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
                 .unwrap_or_default(),
             max_frame_bytes: parse(&get, "HUB_MAX_FRAME_BYTES", 64 * 1024)?,
             rate_per_sec: parse(&get, "HUB_RATE_PER_SEC", 100)?,

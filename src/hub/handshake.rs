@@ -2,6 +2,8 @@
 //! the upgrade. Every refusal is an HTTP error with `{"error": …}` before any upgrade, and is
 //! counted by reason.
 
+use std::net::IpAddr;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
@@ -39,6 +41,23 @@ pub async fn remember(state: &AppState, identity: &Identity) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The client's address: the TCP peer, or — when the peer is a trusted proxy such as the
+/// Nginx of `deploy/` — the last address that proxy appended to `X-Forwarded-For`. Without
+/// this, every connection through a proxy would share the proxy's per-address quota.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok());
+    Some(forwarded.unwrap_or(peer))
+}
+
 /// Counts a refused handshake and passes the error on as the response.
 pub fn refused(state: &AppState, error: ApiError) -> ApiError {
     state.metrics.handshake_failure(error.label());
@@ -56,10 +75,10 @@ pub fn upgrade<D: Dialect>(
     anonymous_name: &str,
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
-    let peer = req.peer_addr();
+    let client = client_ip(req, &state.config.trusted_proxies);
     let permit = state
         .limits
-        .acquire(identity.as_ref().map(|i| i.id), peer.map(|p| p.ip()))?;
+        .acquire(identity.as_ref().map(|i| i.id), client)?;
     let conn = ConnId::next();
     let user = match &identity {
         Some(i) => UserRef::user(i.id, &i.name),
@@ -69,7 +88,7 @@ pub fn upgrade<D: Dialect>(
         .conn_data::<ConnAbort>()
         .cloned()
         .unwrap_or_else(ConnAbort::none);
-    let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+    let peer = client.map_or_else(|| "-".to_string(), |ip| ip.to_string());
     // Room for two of the largest frames: a frame being completed while one is handled.
     let gate = InputGate::new(2 * state.config.max_frame_bytes + 64 * 1024);
     let parts = Parts {
@@ -86,4 +105,24 @@ pub fn upgrade<D: Dialect>(
         .frame_size(state.config.max_frame_bytes)
         .start()
         .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade expected: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "10.0.0.9, 203.0.113.7"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&req, &[proxy]),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(client_ip(&req, &[]), Some(proxy));
+    }
 }
