@@ -27,7 +27,7 @@ function freePort() {
 /** Starts a hub; `env` adds or overrides variables. Call `stop()` when done. */
 export async function startHub(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hub-browser-'));
-  const port = await freePort();
+  const port = env.HUB_BIND ? Number(env.HUB_BIND.split(':').pop()) : await freePort();
   const fullEnv = {
     ...process.env,
     HUB_BIND: `127.0.0.1:${port}`,
@@ -58,13 +58,14 @@ export async function startHub(env = {}) {
         env: fullEnv,
       }).toString().trim();
     },
-    async stop() {
+    /** Stops the hub by its PID; `keepData` leaves the database for a restart. */
+    async stop({ keepData = false } = {}) {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
