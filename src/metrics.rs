@@ -14,6 +14,9 @@ const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
 
+/// One labelled counter's values: label text → count.
+type Series = BTreeMap<String, u64>;
+
 /// Every counter `/metrics` shows. One instance per server, shared by `Arc`.
 #[derive(Default)]
 pub struct Metrics {
@@ -43,6 +46,8 @@ pub struct Metrics {
     pub relay_errors: AtomicU64,
     /// Refused handshakes by reason.
     handshake_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Dialect counters with one label set each: (name, help) → label text → count.
+    labelled: Mutex<BTreeMap<(&'static str, &'static str), Series>>,
     /// Delivery latency histogram: counts per bucket (plus one for +Inf), sum in microseconds.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -78,6 +83,20 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Counts one event of a labelled counter a dialect owns, e.g.
+    /// `labelled("hub_broadcast_ingress_total", "Back-end messages.", "source=\"redis\",result=\"ok\"")`.
+    /// For rare events (ingress, failures), not per delivery.
+    pub fn labelled(&self, name: &'static str, help: &'static str, labels: &str) {
+        *self
+            .labelled
+            .lock()
+            .expect("metrics lock")
+            .entry((name, help))
+            .or_default()
+            .entry(labels.to_string())
             .or_default() += 1;
     }
 
@@ -185,6 +204,14 @@ impl Metrics {
             "Refused WebSocket handshakes by reason.",
             failures.trim_end().to_string(),
         );
+        let labelled = self.labelled.lock().expect("metrics lock").clone();
+        for ((name, help), series) in &labelled {
+            let values: String = series
+                .iter()
+                .map(|(labels, n)| format!("{name}{{{labels}}} {n}\n"))
+                .collect();
+            line(name, "counter", help, values.trim_end().to_string());
+        }
         let mut hist = String::new();
         let mut cumulative = 0;
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
@@ -231,7 +258,10 @@ mod tests {
         m.handshake_failure("unauthorized");
         m.observe_latency(Duration::from_micros(300));
         m.observe_latency(Duration::from_secs(3));
+        m.labelled("hub_x_total", "X.", "result=\"ok\"");
+        m.labelled("hub_x_total", "X.", "result=\"ok\"");
         let text = m.render();
+        assert!(text.contains("# TYPE hub_x_total counter\nhub_x_total{result=\"ok\"} 2\n"));
         assert!(text.contains("hub_connections{dialect=\"chat\"} 1\n"));
         assert_eq!(scrape(&text, "hub_deliveries_total"), Some(5.0));
         assert_eq!(scrape(&text, "hub_connections_total"), Some(2.0));

@@ -53,6 +53,7 @@ pub async fn run_with_bus(
         ..state
     };
     let config = state.config.clone();
+    crate::dialects::start(&state);
 
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {
@@ -113,7 +114,14 @@ fn build_state(config: Config, bus: LocalBus) -> std::io::Result<AppState> {
     )
     .start();
     let (_, shutdown) = watch::channel(false);
+    let redis = match &config.redis_url {
+        Some(url) => {
+            Some(redis::Client::open(url.as_str()).map_err(|e| io(format!("REDIS_URL: {e}")))?)
+        }
+        None => None,
+    };
     Ok(AppState {
+        redis,
         limits: Arc::new(ConnLimits::new(
             config.max_conn_per_user,
             config.max_conn_per_ip,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Connection quotas.
     pub limits: Arc<ConnLimits>,
+    /// The Redis client when `REDIS_URL` is set (readiness, back-end publishing).
+    pub redis: Option<redis::Client>,
     /// Turns true when shutdown begins; sessions then close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -19,16 +19,52 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The dependencies answer: 200 when the database does, 503 with the failing part otherwise.
+/// The dependencies answer: 200 when the database (and Redis, when configured) do, 503 naming
+/// the failing part otherwise.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let mut body = serde_json::Map::new();
+    let mut failed = None;
     match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
+        Ok(()) => body.insert("database".into(), json!("ok")),
         Err(e) => {
             log::warn!("readiness: database unreachable: {e}");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"error": "database unavailable", "database": "unavailable"}))
+            failed = Some("database unavailable");
+            body.insert("database".into(), json!("unavailable"))
+        }
+    };
+    if let Some(client) = &state.redis {
+        match redis_ping(client).await {
+            Ok(()) => body.insert("redis".into(), json!("ok")),
+            Err(e) => {
+                log::warn!("readiness: redis unreachable: {e}");
+                failed = failed.or(Some("redis unavailable"));
+                body.insert("redis".into(), json!("unavailable"))
+            }
+        };
+    }
+    match failed {
+        None => {
+            body.insert("status".into(), json!("ready"));
+            HttpResponse::Ok().json(body)
+        }
+        Some(reason) => {
+            body.insert("error".into(), json!(reason));
+            HttpResponse::ServiceUnavailable().json(body)
         }
     }
+}
+
+async fn redis_ping(client: &redis::Client) -> redis::RedisResult<()> {
+    let ping = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), ping)
+        .await
+        .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))
 }
 
 /// Prometheus text exposition.

@@ -1,4 +1,5 @@
 //! One function per operation, called by REST handlers and WebSocket dialects alike so that the
 //! two can never drift. Each commits to the database before its caller publishes anything.
 
+pub mod broadcast;
 pub mod chat;

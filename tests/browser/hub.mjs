@@ -13,7 +13,7 @@ export const HUB_BIN = process.env.HUB_BIN ?? join(ROOT, 'target', 'debug', 'rea
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SECRET = 'browser-test-secret';
 
-function freePort() {
+export function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.once('error', fail);

@@ -202,6 +202,22 @@ impl Ws {
         }
     }
 
+    /// The next text frame exactly as sent; pings and pongs are skipped.
+    pub async fn recv_text(&mut self) -> String {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("stream ended")
+                .expect("read error");
+            match msg {
+                Message::Text(t) => return t.to_string(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
     /// Reads until the server's close frame; returns its code and reason.
     pub async fn recv_close(&mut self) -> (u16, String) {
         loop {
