@@ -7,6 +7,7 @@
 //! embedded in the binary, so a fresh install migrates itself at start.
 
 pub mod chat_message;
+pub mod guitar;
 pub mod schema;
 pub mod user;
 

@@ -3,6 +3,7 @@
 
 pub mod broadcast;
 pub mod chat;
+pub mod guitar;
 
 use actix_web::web::ServiceConfig;
 
@@ -17,4 +18,5 @@ pub fn start(state: &AppState) {
 pub fn routes(cfg: &mut ServiceConfig) {
     broadcast::routes(cfg);
     chat::routes(cfg);
+    guitar::routes(cfg);
 }

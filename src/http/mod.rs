@@ -1,4 +1,6 @@
-//! Operational endpoints and the access log format.
+//! Operational endpoints, the access log format, and what REST handlers share.
+
+pub mod rest;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::{http::header, web, HttpResponse};

@@ -7,6 +7,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use super::conn::ConnId;
+use crate::error::CloseCode;
 
 /// A published event. `body` holds the JSON text, serialized once by the publisher; every
 /// recipient gets a clone of the same reference-counted bytes.
@@ -21,6 +22,9 @@ pub struct Event {
     pub key: Option<i64>,
     /// When the event entered the hub, for the delivery latency histogram.
     pub born: Instant,
+    /// Set on an event that ends its recipients' connections (a session closed by its owner):
+    /// each recipient writes the body, then closes with this code and reason.
+    pub close: Option<(CloseCode, &'static str)>,
 }
 
 impl Event {
@@ -37,7 +41,14 @@ impl Event {
             seq: 0,
             key: None,
             born: Instant::now(),
+            close: None,
         }
+    }
+
+    /// Makes this the last event its recipients receive before their connection is closed.
+    pub fn closing(mut self, code: CloseCode, reason: &'static str) -> Event {
+        self.close = Some((code, reason));
+        self
     }
 
     /// Sets the storage ordering key.

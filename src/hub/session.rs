@@ -287,6 +287,12 @@ impl<D: Dialect> Handler<Deliver> for Session<D> {
             .state
             .metrics
             .observe_latency(event.born.elapsed());
+        if let Some((code, reason)) = event.close {
+            if !event.body.is_empty() {
+                self.core.send(ctx, event.body);
+            }
+            return self.core.close(ctx, code, reason);
+        }
         self.dialect.deliver(event, &mut self.core, ctx);
     }
 }

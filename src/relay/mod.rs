@@ -6,6 +6,9 @@
 //! in-process implementation: alone it is a single node; several servers in one process (the
 //! tests) can share one [`local::LocalBus`] and behave as a cluster. A Redis implementation
 //! plugs in here without touching rooms or dialects.
+//!
+//! Closing events ([`crate::hub::Event::closing`]) are not relayed yet: they close local
+//! members only.
 
 pub mod local;
 

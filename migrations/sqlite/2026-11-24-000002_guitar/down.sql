@@ -1,0 +1,3 @@
+DROP TABLE practice_logs;
+DROP TABLE guitar_members;
+DROP TABLE guitar_sessions;

@@ -1,0 +1,431 @@
+//! The guitar dialect (seeds/001): sessions over REST, the phone-to-PC socket, with exact JSON.
+
+mod common;
+
+use common::{refused, TestApp, Ws};
+use serde_json::{json, Value};
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+/// Checks a dynamic time field is RFC 3339 and copies it into `expected`.
+fn fix_time(got: &Value, expected: &mut Value, pointer: &str) {
+    let t = got
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no {pointer} in {got}"));
+    chrono::DateTime::parse_from_rfc3339(t)
+        .unwrap_or_else(|_| panic!("{pointer} = {t} is not RFC 3339"));
+    *expected.pointer_mut(pointer).unwrap() = json!(t);
+}
+
+async fn new_session(app: &TestApp, token: &str) -> String {
+    let (status, body) = call(
+        app,
+        reqwest::Method::POST,
+        "/api/guitar/sessions/",
+        Some(token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn device(app: &TestApp, id: &str, token: &str) -> Ws {
+    app.ws(&format!("/ws/guitar/{id}/?token={token}")).await
+}
+
+#[tokio::test]
+async fn sessions_are_created_read_and_closed_over_rest() {
+    let app = TestApp::spawn();
+    let (owner, member, stranger) = (app.token(1, "ann"), app.token(2, "ben"), app.token(3, "cy"));
+    use reqwest::Method;
+
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/guitar/sessions/",
+            None,
+            Some(json!({}))
+        )
+        .await,
+        (401, json!({"error": "authentication required"}))
+    );
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/guitar/sessions/",
+        Some(&owner),
+        Some(json!({"members": [2, 2, 1]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 22);
+    assert!(id
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    let mut expected = json!({
+        "id": id, "owner_id": 1, "created_at": "", "closed_at": null, "members": [2],
+        "current_chord": null, "practicing": false, "total_practice_seconds": 0, "logs": []
+    });
+    fix_time(&body, &mut expected, "/created_at");
+    assert_eq!(body, expected);
+    let (status, bad) = call(
+        &app,
+        Method::POST,
+        "/api/guitar/sessions/",
+        Some(&owner),
+        Some(json!({"members": "all"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+
+    let path = format!("/api/guitar/sessions/{id}/");
+    assert_eq!(
+        call(&app, Method::GET, &path, Some(&owner), None).await,
+        (200, expected.clone())
+    );
+    assert_eq!(
+        call(&app, Method::GET, &path, Some(&member), None).await,
+        (200, expected.clone())
+    );
+    assert_eq!(
+        call(&app, Method::GET, &path, Some(&stranger), None).await,
+        (403, json!({"error": "not allowed in this session"}))
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/guitar/sessions/nope/",
+            Some(&owner),
+            None
+        )
+        .await,
+        (404, json!({"error": "session not found"}))
+    );
+
+    assert_eq!(
+        call(&app, Method::DELETE, &path, Some(&member), None).await,
+        (403, json!({"error": "not allowed in this session"}))
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, &path, Some(&owner), None).await,
+        (204, Value::Null)
+    );
+    let (status, closed) = call(&app, Method::GET, &path, Some(&owner), None).await;
+    assert_eq!(status, 200);
+    assert!(closed["closed_at"].is_string());
+    assert_eq!(
+        call(&app, Method::DELETE, &path, Some(&owner), None).await,
+        (404, json!({"error": "session not found"}))
+    );
+    assert_eq!(
+        refused(app.ws_url(&format!("/ws/guitar/{id}/?token={owner}"))).await,
+        (404, json!({"error": "session not found"}))
+    );
+}
+
+#[tokio::test]
+async fn sockets_are_refused_before_the_upgrade() {
+    let app = TestApp::spawn();
+    let owner = app.token(1, "ann");
+    let id = new_session(&app, &owner).await;
+    let url = |t: &str| app.ws_url(&format!("/ws/guitar/{id}/?token={t}"));
+    assert_eq!(
+        refused(app.ws_url(&format!("/ws/guitar/{id}/"))).await,
+        (401, json!({"error": "authentication required"}))
+    );
+    assert_eq!(
+        refused(url("garbage")).await,
+        (401, json!({"error": "invalid token"}))
+    );
+    assert_eq!(
+        refused(url(&app.token(3, "cy"))).await,
+        (403, json!({"error": "not allowed in this session"}))
+    );
+    assert_eq!(
+        refused(app.ws_url(&format!("/ws/guitar/unknown/?token={owner}"))).await,
+        (404, json!({"error": "session not found"}))
+    );
+}
+
+#[tokio::test]
+async fn the_pc_follows_the_phone() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut pc = device(&app, &id, &token).await;
+    assert_eq!(
+        pc.recv_json().await,
+        json!({"type": "session_state", "data": {"chord": null, "practicing": false, "started_at": null, "connections": 1}})
+    );
+    let mut phone = app.ws(&format!("/ws/guitar/{id}?token={token}")).await; // no trailing slash
+    assert_eq!(
+        phone.recv_json().await,
+        json!({"type": "session_state", "data": {"chord": null, "practicing": false, "started_at": null, "connections": 2}})
+    );
+    assert_eq!(
+        pc.recv_json().await,
+        json!({"type": "connection_update", "data": {"status": "connected", "user_id": 1}})
+    );
+
+    phone
+        .send_json(json!({"type": "chord_change", "data": {"chord": "Am7"}}))
+        .await;
+    let got = pc.recv_json().await;
+    let mut expected =
+        json!({"type": "chord_change", "data": {"chord": "Am7", "user_id": 1, "timestamp": ""}});
+    fix_time(&got, &mut expected, "/data/timestamp");
+    assert_eq!(got, expected);
+    assert_eq!(
+        got["data"]["timestamp"].as_str().unwrap().len(),
+        24,
+        "milliseconds in the server timestamp"
+    );
+    phone.expect_silence(200).await;
+
+    // A PC that joins late shows the current chord.
+    let mut late = device(&app, &id, &token).await;
+    assert_eq!(
+        late.recv_json().await,
+        json!({"type": "session_state", "data": {"chord": "Am7", "practicing": false, "started_at": null, "connections": 3}})
+    );
+    pc.recv_json().await;
+    phone.recv_json().await;
+
+    phone.close().await;
+    let gone =
+        json!({"type": "connection_update", "data": {"status": "disconnected", "user_id": 1}});
+    assert_eq!(pc.recv_json().await, gone);
+    assert_eq!(late.recv_json().await, gone);
+}
+
+#[tokio::test]
+async fn practice_is_stored_then_announced() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut pc = device(&app, &id, &token).await;
+    pc.recv_json().await;
+    let mut phone = device(&app, &id, &token).await;
+    phone.recv_json().await;
+    pc.recv_json().await;
+
+    phone
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": "2024-01-01T00:00:00Z"}}))
+        .await;
+    let started = json!({"type": "practice_update", "data": {"status": "started", "timestamp": "2024-01-01T00:00:00Z"}});
+    assert_eq!(phone.recv_json().await, started);
+    assert_eq!(pc.recv_json().await, started);
+    let error = |m: &str| json!({"type": "error", "data": {"message": m}});
+    phone
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": "2024-01-01T00:00:05Z"}}))
+        .await;
+    assert_eq!(phone.recv_json().await, error("practice already started"));
+    phone
+        .send_json(json!({"type": "practice_end", "data": {"timestamp": "2023-12-31T23:59:59Z"}}))
+        .await;
+    assert_eq!(phone.recv_json().await, error("end is before start"));
+    phone
+        .send_json(
+            json!({"type": "practice_end", "data": {"timestamp": "2024-01-01T09:01:30+09:00"}}),
+        )
+        .await;
+    let ended = json!({"type": "practice_update", "data": {"status": "ended", "timestamp": "2024-01-01T00:01:30Z"}});
+    assert_eq!(phone.recv_json().await, ended);
+    assert_eq!(pc.recv_json().await, ended);
+    phone.send_json(json!({"type": "practice_end"})).await;
+    assert_eq!(phone.recv_json().await, error("no practice in progress"));
+    pc.expect_silence(200).await;
+
+    // Server time when the client gives none; a late joiner sees the practice in progress.
+    phone
+        .send_json(json!({"type": "practice_start", "data": {}}))
+        .await;
+    let update = phone.recv_json().await;
+    assert_eq!(update["data"]["status"], "started");
+    let since = update["data"]["timestamp"].clone();
+    let mut late = device(&app, &id, &token).await;
+    assert_eq!(
+        late.recv_json().await,
+        json!({"type": "session_state", "data": {"chord": null, "practicing": true, "started_at": since, "connections": 3}})
+    );
+
+    let (status, body) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/guitar/sessions/{id}/"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["practicing"], true);
+    assert_eq!(body["total_practice_seconds"], 90);
+    assert_eq!(
+        body["logs"],
+        json!([
+            {"started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:01:30Z", "duration_seconds": 90},
+            {"started_at": since, "ended_at": null, "duration_seconds": null}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_nothing_is_stored_and_the_socket_stays_open() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut ws = device(&app, &id, &token).await;
+    ws.recv_json().await;
+    let long = "C".repeat(40);
+    let cases = [
+        ("{oops".to_string(), "invalid JSON".to_string()),
+        (
+            r#"{"data":{}}"#.to_string(),
+            r#"expected {"type": "…", "data": {…}}"#.to_string(),
+        ),
+        (
+            r#"{"type":"strum"}"#.to_string(),
+            "unknown type: strum".to_string(),
+        ),
+        (
+            r#"{"type":"chord_change","data":[]}"#.to_string(),
+            "data must be an object".to_string(),
+        ),
+        (
+            r#"{"type":"chord_change","data":{}}"#.to_string(),
+            "chord is required".to_string(),
+        ),
+        (
+            r#"{"type":"chord_change","data":{"chord":"H7"}}"#.to_string(),
+            "invalid chord: H7".to_string(),
+        ),
+        (
+            json!({"type": "chord_change", "data": {"chord": long}}).to_string(),
+            format!("invalid chord: {}", "C".repeat(32)),
+        ),
+        (
+            r#"{"type":"practice_start","data":{"timestamp":"tomorrow"}}"#.to_string(),
+            "invalid timestamp".to_string(),
+        ),
+        (
+            r#"{"type":"practice_end"}"#.to_string(),
+            "no practice in progress".to_string(),
+        ),
+    ];
+    for (frame, message) in cases {
+        ws.send_text(&frame).await;
+        assert_eq!(
+            ws.recv_json().await,
+            json!({"type": "error", "data": {"message": message}}),
+            "{frame}"
+        );
+    }
+    ws.send_json(json!({"type": "ping", "data": {"timestamp": "2024-01-01T00:00:00.123Z"}}))
+        .await;
+    assert_eq!(
+        ws.recv_json().await,
+        json!({"type": "pong", "data": {"timestamp": "2024-01-01T00:00:00.123Z"}})
+    );
+    ws.send_json(json!({"type": "ping", "data": {"timestamp": 1700000000123u64}}))
+        .await;
+    assert_eq!(
+        ws.recv_json().await,
+        json!({"type": "pong", "data": {"timestamp": 1700000000123u64}})
+    );
+
+    let (_, body) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/guitar/sessions/{id}/"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (body["current_chord"].clone(), body["logs"].clone()),
+        (Value::Null, json!([]))
+    );
+}
+
+#[tokio::test]
+async fn closing_a_session_ends_its_sockets() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut ws = device(&app, &id, &token).await;
+    ws.recv_json().await;
+    let (status, _) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/guitar/sessions/{id}/"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        ws.recv_json().await,
+        json!({"type": "session_closed", "data": {"session_id": id}})
+    );
+    assert_eq!(ws.recv_close().await, (4003, "session closed".into()));
+}
+
+#[tokio::test]
+async fn members_may_join_others_may_not() {
+    let app = TestApp::spawn();
+    let (owner, member) = (app.token(1, "ann"), app.token(2, "ben"));
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/guitar/sessions",
+        Some(&owner),
+        Some(json!({"members": [2]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = body["id"].as_str().unwrap();
+    let mut pc = device(&app, id, &owner).await;
+    pc.recv_json().await;
+    let mut teacher = device(&app, id, &member).await;
+    teacher.recv_json().await;
+    assert_eq!(
+        pc.recv_json().await,
+        json!({"type": "connection_update", "data": {"status": "connected", "user_id": 2}})
+    );
+    teacher
+        .send_json(json!({"type": "chord_change", "data": {"chord": "G/B"}}))
+        .await;
+    assert_eq!(pc.recv_json().await["data"]["chord"], "G/B");
+    // The chord goes to the others only.
+    teacher.expect_silence(200).await;
+}
