@@ -240,7 +240,7 @@ mod tests {
             "Am7/",
             "X7",
             "",
-            "Cmaj7add9sus4b13",
+            "Cmaj7add9sus4b13#",
             "Am7b5/Gb#",
             "C/H",
             "Am 7",
