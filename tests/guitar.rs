@@ -12,36 +12,10 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
-    )
+    common::api(app, method.as_str(), path, token, body).await
 }
 
-/// Checks a dynamic time field is RFC 3339 and copies it into `expected`.
-fn fix_time(got: &Value, expected: &mut Value, pointer: &str) {
-    let t = got
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no {pointer} in {got}"));
-    chrono::DateTime::parse_from_rfc3339(t)
-        .unwrap_or_else(|_| panic!("{pointer} = {t} is not RFC 3339"));
-    *expected.pointer_mut(pointer).unwrap() = json!(t);
-}
+use common::fix_time;
 
 async fn new_session(app: &TestApp, token: &str) -> String {
     let (status, body) = call(

@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod chat;
 pub mod guitar;
+pub mod messages;
 
 use actix_web::web::ServiceConfig;
 
@@ -19,4 +20,5 @@ pub fn routes(cfg: &mut ServiceConfig) {
     broadcast::routes(cfg);
     chat::routes(cfg);
     guitar::routes(cfg);
+    messages::routes(cfg);
 }

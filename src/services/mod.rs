@@ -4,3 +4,4 @@
 pub mod broadcast;
 pub mod chat;
 pub mod guitar;
+pub mod messages;

@@ -458,3 +458,43 @@ fn healthy(addr: SocketAddr) -> bool {
         && conn.read_to_string(&mut response).is_ok()
         && response.starts_with("HTTP/1.1 200")
 }
+
+/// A REST call: method, path, optional bearer token and JSON body; returns the status and the
+/// JSON body (`null` when empty).
+pub async fn api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+    let mut req = reqwest::Client::new().request(method, app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON body")
+    };
+    (status, json)
+}
+
+/// Checks the time at `pointer` is RFC 3339 and copies it into `expected`, so whole objects can
+/// be compared.
+pub fn fix_time(got: &Value, expected: &mut Value, pointer: &str) {
+    let t = got
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no {pointer} in {got}"));
+    chrono::DateTime::parse_from_rfc3339(t)
+        .unwrap_or_else(|_| panic!("{pointer} = {t} is not RFC 3339"));
+    *expected.pointer_mut(pointer).expect("pointer in expected") = Value::String(t.to_string());
+}

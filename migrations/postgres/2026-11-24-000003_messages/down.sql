@@ -1,0 +1,3 @@
+DROP TABLE messages;
+DROP TABLE community_members;
+DROP TABLE communities;

@@ -1,0 +1,101 @@
+//! Dialect `messages`: the Django Channels messaging app of seeds/000, with read receipts and
+//! unread counts, so that its Next.js hook (`useMessageWebSocket`) works unchanged.
+//!
+//! Sockets: `/ws/messages/?token=` (everything to or from the user, topic `user:<id>`) and
+//! `/ws/messages/community/{id}/?token=` (the same within one community, topic
+//! `community:<id>` narrowed to sender and recipient). REST under `/api/messages/` and
+//! `/api/communities/` creates what the sockets push; every operation is one service function
+//! ([`crate::services::messages`]) shared by both, committed before [`notify`] publishes.
+
+mod handler;
+mod notify;
+pub mod protocol;
+mod rest;
+
+use actix_web::{web, HttpRequest, HttpResponse, Route};
+
+use crate::error::ApiError;
+use crate::hub::{handshake, Topic};
+use crate::services::messages;
+use crate::state::AppState;
+use handler::MessagesDialect;
+
+/// A user's global sockets.
+pub fn user_topic(user: i64) -> Topic {
+    Topic::new("user", &user.to_string())
+}
+
+/// A community's sockets.
+pub fn community_topic(community: i64) -> Topic {
+    Topic::new("community", &community.to_string())
+}
+
+/// Mounts the two sockets and the REST endpoints, each path with and without its slash.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let mut both = |path: &str, route: fn() -> Route| {
+        cfg.route(path, route());
+        cfg.route(&format!("{path}/"), route());
+    };
+    both("/ws/messages", || web::get().to(connect_global));
+    both("/ws/messages/community/{id}", || {
+        web::get().to(connect_community)
+    });
+    // `unread_count` before `{id}`, which would otherwise take it.
+    both("/api/messages/unread_count", || {
+        web::get().to(rest::unread_count)
+    });
+    both("/api/messages", || web::post().to(rest::create));
+    both("/api/messages", || web::get().to(rest::list));
+    both("/api/messages/{id}", || web::get().to(rest::get));
+    both("/api/messages/{id}/read", || web::post().to(rest::read));
+    both("/api/communities", || {
+        web::post().to(rest::create_community)
+    });
+    both("/api/communities", || web::get().to(rest::list_communities));
+    both("/api/communities/{id}/members", || {
+        web::post().to(rest::add_member)
+    });
+}
+
+async fn connect_global(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    connect(req, payload, state.get_ref(), None).await
+}
+
+async fn connect_community(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state.get_ref();
+    match path.parse::<i64>() {
+        Ok(id) => connect(req, payload, state, Some(id)).await,
+        Err(_) => Err(handshake::refused(
+            state,
+            ApiError::NotFound("community not found".into()),
+        )),
+    }
+}
+
+async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    community: Option<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let attempt = async {
+        let identity = handshake::identify(&req, state, true)?
+            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        handshake::remember(state, &identity).await?;
+        if let Some(c) = community {
+            messages::community_access(&state.db, identity.id, c).await?;
+        }
+        let dialect = MessagesDialect::new(identity.id, community);
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+    };
+    attempt.await.map_err(|e| handshake::refused(state, e))
+}
