@@ -187,7 +187,7 @@ pub fn newest(
     if !filter.unread {
         rows.extend(side(conn, false)?);
     }
-    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    rows.sort_by_key(|m| std::cmp::Reverse(m.id));
     rows.dedup_by_key(|m| m.id);
     rows.truncate(limit.max(0) as usize);
     Ok(rows)
