@@ -65,3 +65,94 @@ async fn readiness_reports_a_database_that_went_away() {
     let health = reqwest::get(app.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test]
+async fn messages_and_practice_work_on_postgres() {
+    let Some(url) = fresh_pg_database() else {
+        return;
+    };
+    let app = TestApp::on_bus(&[], LocalBus::default(), Some(url));
+    let (alice, bob) = (app.token(1, "alice"), app.token(2, "bob"));
+    for t in [&alice, &bob] {
+        assert_eq!(
+            common::api(&app, "GET", "/api/communities/", Some(t), None)
+                .await
+                .0,
+            200
+        );
+    }
+    let (status, community) = common::api(
+        &app,
+        "POST",
+        "/api/communities/",
+        Some(&alice),
+        Some(json!({"name": "pg"})),
+    )
+    .await;
+    assert_eq!((status, community["id"].clone()), (201, json!(1)));
+    common::api(
+        &app,
+        "POST",
+        "/api/communities/1/members/",
+        Some(&alice),
+        Some(json!({"user_id": 2})),
+    )
+    .await;
+    let mut bob_ws = app.ws(&format!("/ws/messages/?token={bob}")).await;
+    bob_ws.recv_json().await;
+    let body = json!({"recipient_id": 2, "community_id": 1, "subject": "s", "body": "on postgres"});
+    let (status, sent) =
+        common::api(&app, "POST", "/api/messages/", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201);
+    assert_eq!(sent["community"], json!({"id": 1, "name": "pg"}));
+    assert_eq!(
+        bob_ws.recv_json().await,
+        json!({"type": "new_message", "message": sent})
+    );
+    assert_eq!(
+        bob_ws.recv_json().await,
+        json!({"type": "unread_count", "count": 1})
+    );
+    bob_ws
+        .send_json(json!({"type": "mark_read", "message_id": 1}))
+        .await;
+    assert_eq!(bob_ws.recv_json().await["type"], "message_read");
+    let (_, page) = common::api(&app, "GET", "/api/messages/?limit=1", Some(&alice), None).await;
+    assert_eq!(page["results"][0]["is_read"], true);
+
+    let (status, session) = common::api(
+        &app,
+        "POST",
+        "/api/guitar/sessions/",
+        Some(&alice),
+        Some(json!({"members": [2]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = session["id"].as_str().unwrap();
+    let mut phone = app.ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
+    phone.recv_json().await;
+    for (kind, ts) in [
+        ("practice_start", "2024-01-01T00:00:00Z"),
+        ("practice_end", "2024-01-01T00:00:42Z"),
+    ] {
+        phone
+            .send_json(json!({"type": kind, "data": {"timestamp": ts}}))
+            .await;
+        assert_eq!(phone.recv_json().await["type"], "practice_update");
+    }
+    phone.send_json(json!({"type": "practice_end"})).await;
+    assert_eq!(
+        phone.recv_json().await,
+        json!({"type": "error", "data": {"message": "no practice in progress"}})
+    );
+    let (_, detail) = common::api(
+        &app,
+        "GET",
+        &format!("/api/guitar/sessions/{id}/"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(detail["total_practice_seconds"], 42);
+}
