@@ -37,6 +37,35 @@ pub enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
+    /// Manage users (they are otherwise created when they first authenticate).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `realtime-hub user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create or rename a user, so messages can be addressed to them before they connect.
+    Add {
+        /// The user id (as tokens carry it).
+        #[arg(long)]
+        id: i64,
+        /// The display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `user add`: records a user.
+pub fn user_add(config: &Config, id: i64, name: &str) -> Result<String, String> {
+    let db = Db::connect(config).map_err(|e| e.to_string())?;
+    let name = name.to_string();
+    let mut conn = db.blocking_conn().map_err(|e| e.to_string())?;
+    crate::db::user::upsert(&mut conn, id, &name).map_err(|e| e.to_string())?;
+    Ok(format!("user {id} is {name}"))
 }
 
 /// `migrate`: applies migrations and reports how many ran.

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => cli::migrate(&config).map(|msg| println!("{msg}")),
+        Command::User {
+            action: cli::UserCommand::Add { id, name },
+        } => cli::user_add(&config, id, &name).map(|msg| println!("{msg}")),
         Command::Token {
             user_id,
             name,

@@ -170,3 +170,33 @@ fn bad_configuration_stops_startup_with_the_variable_named() {
         "configuration error: HUB_MAX_FRAME_BYTES: cannot parse \"big\""
     );
 }
+
+#[tokio::test]
+async fn user_add_lets_messages_reach_someone_who_never_connected() {
+    let hub = HubProcess::start(&[]);
+    let out = hub_command(hub.dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .args(["user", "add", "--id", "5", "--name", "erin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "user 5 is erin"
+    );
+    let token = Auth::new(common::SECRET).mint(1, "alice", None, 60);
+    let resp = reqwest::Client::new()
+        .post(hub.url("/api/messages/"))
+        .bearer_auth(token)
+        .json(&json!({"recipient_id": 5, "body": "welcome"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["recipient"], json!({"id": 5, "name": "erin"}));
+}

@@ -113,6 +113,13 @@ impl Db {
         .map_err(|e| DbError::Task(e.to_string()))?
     }
 
+    /// A pooled connection for code that is not async (the command line).
+    pub fn blocking_conn(
+        &self,
+    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<DbConnection>>, DbError> {
+        self.pool.get().map_err(|e| DbError::Pool(e.to_string()))
+    }
+
     /// Whether the database answers a trivial query (`/readyz`).
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| {
