@@ -92,3 +92,9 @@ else
   (cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
   (cd tests/browser && CHROMIUM="$chromium_bin" node --test --test-concurrency=1)
 fi
+
+# --- The messaging app's React hook against the hub (vitest + jsdom) ----------------------
+if command -v node >/dev/null; then
+  cargo build --bin realtime-hub
+  (cd examples/nextjs-hook && { [ -d node_modules/vitest ] || npm ci --no-audit --no-fund --silent; } && npm test --silent)
+fi
