@@ -48,7 +48,8 @@ pub struct Metrics {
     handshake_failures: Mutex<BTreeMap<&'static str, u64>>,
     /// Dialect counters with one label set each: (name, help) → label text → count.
     labelled: Mutex<BTreeMap<(&'static str, &'static str), Series>>,
-    /// Delivery latency histogram: counts per bucket (plus one for +Inf), sum in microseconds.
+    /// Delivery latency histogram (one delivery in 16 per connection is sampled): counts per
+    /// bucket (plus one for +Inf), sum in microseconds.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
 }

@@ -79,6 +79,8 @@ pub struct SessionCore {
     /// Reopened as frames are handled, so the client cannot make the server read ahead.
     gate: Arc<InputGate>,
     opened: Instant,
+    /// Events delivered to this connection (for sampling the latency histogram).
+    delivered: u64,
     dialect: &'static str,
     peer: String,
     closing: bool,
@@ -120,6 +122,7 @@ impl<D: Dialect> Session<D> {
                 _permit: parts.permit,
                 gate: parts.gate,
                 opened: Instant::now(),
+                delivered: 0,
                 dialect: D::NAME,
                 peer: parts.peer,
                 closing: false,
@@ -283,10 +286,15 @@ impl<D: Dialect> Handler<Deliver> for Session<D> {
     type Result = ();
 
     fn handle(&mut self, Deliver(event): Deliver, ctx: &mut Self::Context) {
-        self.core
-            .state
-            .metrics
-            .observe_latency(event.born.elapsed());
+        // One delivery in 16 feeds the latency histogram: enough for percentiles, and the
+        // hot path skips a clock read and two shared-counter writes the rest of the time.
+        self.core.delivered = self.core.delivered.wrapping_add(1);
+        if self.core.delivered % 16 == 1 {
+            self.core
+                .state
+                .metrics
+                .observe_latency(event.born.elapsed());
+        }
         if let Some((code, reason)) = event.close {
             if !event.body.is_empty() {
                 self.core.send(ctx, event.body);
