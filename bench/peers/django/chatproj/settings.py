@@ -1,0 +1,21 @@
+"""The Channels tutorial's chat project, reduced to what the benchmark uses."""
+import os
+
+SECRET_KEY = "benchmark-only"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["daphne", "channels"]
+ROOT_URLCONF = "chatproj.urls"
+ASGI_APPLICATION = "chatproj.asgi.application"
+DATABASES = {}
+USE_TZ = True
+
+if os.environ.get("CHANNEL_LAYER") == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
