@@ -53,12 +53,13 @@ pub async fn run_with_bus(
         ..state
     };
     let config = state.config.clone();
-    crate::dialects::start(&state);
+    let shared = web::Data::new(crate::dialects::start(&state));
 
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(shared.clone())
             .wrap(
                 Logger::new("%{request}xi %s %b %Dms peer=%a")
                     .custom_request_replace("request", crate::http::redacted_request_line),

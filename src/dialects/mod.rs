@@ -10,9 +10,19 @@ use actix_web::web::ServiceConfig;
 
 use crate::state::AppState;
 
-/// Starts the dialects' background tasks (back-end subscribers) once per node.
-pub fn start(state: &AppState) {
+/// What dialects start once per node and their handlers share (given to every worker).
+#[derive(Clone)]
+pub struct Shared {
+    /// The chat dialect's batching writer.
+    pub chat_store: actix::Addr<chat::store::ChatStore>,
+}
+
+/// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
+pub fn start(state: &AppState) -> Shared {
     broadcast::start(state);
+    Shared {
+        chat_store: chat::start(state),
+    }
 }
 
 /// Mounts every dialect's WebSocket endpoints, REST routes and pages.

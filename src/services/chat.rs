@@ -6,25 +6,41 @@ use crate::db::chat_message::{self, ChatMessage, NewChatMessage};
 use crate::db::Db;
 use crate::error::DbError;
 
-/// Stores a message for `room` by `user_id`/`user_name`; returns it with its id and time.
-pub async fn post(
-    db: &Db,
-    room: String,
-    user_id: Option<i64>,
-    user_name: String,
-    body: String,
-) -> Result<ChatMessage, DbError> {
+/// A chat message to store.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    /// The room name.
+    pub room: String,
+    /// The author's id, `None` when anonymous.
+    pub user_id: Option<i64>,
+    /// The author's display name.
+    pub user_name: String,
+    /// The text.
+    pub body: String,
+}
+
+/// Stores messages in one transaction; returns them with ids and times, in the same order.
+pub async fn post_batch(db: &Db, posts: Vec<NewPost>) -> Result<Vec<ChatMessage>, DbError> {
+    use diesel::Connection;
     db.run(move |conn| {
-        chat_message::insert(
-            conn,
-            &NewChatMessage {
-                room: &room,
-                user_id,
-                user_name: &user_name,
-                body: &body,
-                created_at: Utc::now().naive_utc(),
-            },
-        )
+        conn.transaction(|conn| {
+            let now = Utc::now().naive_utc();
+            posts
+                .iter()
+                .map(|p| {
+                    chat_message::insert(
+                        conn,
+                        &NewChatMessage {
+                            room: &p.room,
+                            user_id: p.user_id,
+                            user_name: &p.user_name,
+                            body: &p.body,
+                            created_at: now,
+                        },
+                    )
+                })
+                .collect()
+        })
     })
     .await
 }

@@ -5,13 +5,16 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::protocol::{self, ChatOut};
+use super::store::{ChatStore, Post};
 use crate::error::CloseCode;
-use crate::hub::{Ctx, Dialect, Event, SessionCore, Target, Topic};
+use crate::hub::{Ctx, Dialect, Event, SessionCore, Topic};
 use crate::services;
+use crate::services::chat::NewPost;
 
 /// Per-connection chat state.
 pub struct ChatDialect {
     room: String,
+    store: Addr<ChatStore>,
     topic: Topic,
     /// The newest message id replayed as history; live events up to it were already shown
     /// (a message stored just before the join can arrive both ways).
@@ -19,11 +22,12 @@ pub struct ChatDialect {
 }
 
 impl ChatDialect {
-    /// A member of `room`.
-    pub fn new(room: String) -> ChatDialect {
+    /// A member of `room` whose messages go through `store`.
+    pub fn new(room: String, store: Addr<ChatStore>) -> ChatDialect {
         let topic = super::topic(&room);
         ChatDialect {
             room,
+            store,
             topic,
             replayed_through: 0,
         }
@@ -75,26 +79,22 @@ impl Dialect for ChatDialect {
             Ok(body) => body,
             Err(e) => return core.send(ctx, protocol::error_frame(&e.to_string())),
         };
-        let db = core.state.db.clone();
-        let (room, user_id, name) = (self.room.clone(), core.user.id, core.user.name.to_string());
-        // `wait`: messages of one connection are stored and published in the order sent.
-        ctx.wait(
-            wrap_future(async move { services::chat::post(&db, room, user_id, name, body).await })
-                .map(
-                    |stored, act: &mut crate::hub::Session<ChatDialect>, ctx| match stored {
-                        Ok(m) => {
-                            let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
-                            let topic = act.dialect.topic.clone();
-                            act.core.publish(ctx, &topic, event, Target::All);
-                        }
-                        Err(e) => {
-                            log::error!("chat message not stored conn={}: {e}", act.core.conn.0);
-                            act.core
-                                .send(ctx, protocol::error_frame("message could not be stored"));
-                        }
-                    },
-                ),
-        );
+        let post = Post {
+            post: NewPost {
+                room: self.room.clone(),
+                user_id: core.user.id,
+                user_name: core.user.name.to_string(),
+                body,
+            },
+            room: core.room(&self.topic).cloned(),
+            topic: self.topic.clone(),
+            author: ctx.address().recipient(),
+        };
+        // The writer stores and publishes in arrival order; only when its mailbox is full does
+        // this connection wait (and its client with it).
+        if let Err(SendError::Full(post)) = self.store.try_send(post) {
+            ctx.wait(wrap_future(self.store.send(post)).map(|_, _, _| ()));
+        }
     }
 
     fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {

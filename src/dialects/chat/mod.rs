@@ -8,7 +8,9 @@
 
 mod handler;
 pub mod protocol;
+pub mod store;
 
+use actix::{Actor, Addr};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -16,6 +18,7 @@ use crate::hub::handshake;
 use crate::hub::Topic;
 use crate::state::AppState;
 use handler::ChatDialect;
+use store::ChatStore;
 
 /// The chat page, embedded so the binary serves it from any working directory.
 const CHAT_PAGE: &str = include_str!("../../../static/chat.html");
@@ -41,11 +44,17 @@ pub fn valid_room(room: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Starts the node's chat writer.
+pub fn start(state: &AppState) -> Addr<ChatStore> {
+    ChatStore::new(state.db.clone(), state.registry.clone()).start()
+}
+
 async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     room: web::Path<String>,
     state: web::Data<AppState>,
+    shared: web::Data<crate::dialects::Shared>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
@@ -56,7 +65,7 @@ async fn connect(
         if let Some(identity) = &identity {
             handshake::remember(state, identity).await?;
         }
-        let dialect = ChatDialect::new(room.into_inner());
+        let dialect = ChatDialect::new(room.into_inner(), shared.chat_store.clone());
         handshake::upgrade(&req, payload, state, identity, "anonymous", dialect)
     };
     attempt.await.map_err(|e| handshake::refused(state, e))

@@ -1,0 +1,124 @@
+//! The chat writer: one actor per node that stores chat messages in batches and publishes
+//! each one after its batch committed.
+//!
+//! A session that waited for its own insert before reading its next frame could post no faster
+//! than one database round trip per message. Instead every session hands its messages here and
+//! goes on; the writer puts whatever arrived while the previous batch was being written into one
+//! transaction, then publishes the batch in arrival order — commit, then publish, and per
+//! connection (and per room) in the order sent, since the mailbox is first in, first out.
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+
+use super::protocol::{self, ChatOut};
+use crate::db::Db;
+use crate::hub::registry::{PublishTopic, Registry};
+use crate::hub::room::{Deliver, Publish, Room};
+use crate::hub::{Event, Target, Topic};
+use crate::services::chat::{self, NewPost};
+
+/// Most messages written in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A message to store and then publish.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Post {
+    /// What to store.
+    pub post: NewPost,
+    /// The room to publish into (the session's joined room), or `None` to go through the
+    /// registry.
+    pub room: Option<Addr<Room>>,
+    /// The room's topic.
+    pub topic: Topic,
+    /// The author's session, told when the message could not be stored.
+    pub author: Recipient<Deliver>,
+}
+
+/// Batching writer state.
+pub struct ChatStore {
+    db: Db,
+    registry: Addr<Registry>,
+    pending: Vec<Post>,
+    writing: bool,
+}
+
+impl ChatStore {
+    /// A writer over `db` that falls back to `registry` for sessions without a room.
+    pub fn new(db: Db, registry: Addr<Registry>) -> ChatStore {
+        ChatStore {
+            db,
+            registry,
+            pending: Vec::new(),
+            writing: false,
+        }
+    }
+
+    fn write(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            self.writing = false;
+            return;
+        }
+        self.writing = true;
+        let take = self.pending.len().min(MAX_BATCH);
+        let batch: Vec<Post> = self.pending.drain(..take).collect();
+        let rows: Vec<NewPost> = batch.iter().map(|p| p.post.clone()).collect();
+        let db = self.db.clone();
+        ctx.spawn(
+            wrap_future(async move { chat::post_batch(&db, rows).await }).map(
+                move |stored, act: &mut ChatStore, ctx| {
+                    match stored {
+                        Ok(messages) => {
+                            for (post, m) in batch.into_iter().zip(messages) {
+                                let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
+                                match post.room {
+                                    Some(room) => room.do_send(Publish {
+                                        event,
+                                        target: Target::All,
+                                    }),
+                                    None => act.registry.do_send(PublishTopic {
+                                        topic: post.topic,
+                                        event,
+                                        target: Target::All,
+                                    }),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "chat: a batch of {} messages was not stored: {e}",
+                                batch.len()
+                            );
+                            let refusal =
+                                Event::text(protocol::error_frame("message could not be stored"));
+                            for post in batch {
+                                let _ = post.author.try_send(Deliver(refusal.clone()));
+                            }
+                        }
+                    }
+                    act.write(ctx);
+                },
+            ),
+        );
+    }
+}
+
+impl Actor for ChatStore {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Sessions that find it full wait (backpressure on their clients), see handler.rs.
+        ctx.set_mailbox_capacity(8192);
+    }
+}
+
+impl Handler<Post> for ChatStore {
+    type Result = ();
+
+    fn handle(&mut self, post: Post, ctx: &mut Self::Context) {
+        self.pending.push(post);
+        if !self.writing {
+            self.write(ctx);
+        }
+    }
+}
