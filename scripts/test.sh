@@ -96,5 +96,5 @@ fi
 # --- The messaging app's React hook against the hub (vitest + jsdom) ----------------------
 if command -v node >/dev/null; then
   cargo build --bin realtime-hub
-  (cd examples/nextjs-hook && { [ -d node_modules/vitest ] || npm ci --no-audit --no-fund --silent; } && npm test --silent)
+  (cd examples/nextjs-hook && { [ -d node_modules/vitest ] || npm ci --no-audit --no-fund; } && npm test)
 fi

@@ -454,3 +454,48 @@ async fn the_subscriber_comes_back_after_redis_restarts() {
         200
     );
 }
+
+#[tokio::test]
+async fn every_node_subscribes_and_members_get_each_redis_message_once() {
+    let Some(url) = common::service("TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = format!("n{:x}_", rand::random::<u32>());
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_PREFIX", prefix.as_str()),
+    ];
+    let bus = realtime_hub::relay::local::LocalBus::default();
+    let node_a = TestApp::on_bus(&env, bus.clone(), None);
+    let node_b = TestApp::on_bus(&env, bus, None);
+    let mut conn = redis_connection(&url).await;
+    let channel = format!("{prefix}broadcast");
+    for _ in 0..200 {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if counts.first().is_some_and(|(_, n)| *n >= 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut on_a = join(&node_a, 1, "alice", "news").await;
+    on_a.recv_json().await;
+    let mut on_b = join(&node_b, 2, "bob", "news").await;
+    on_b.recv_json().await;
+    let data = json!({"headline": "once"});
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(json!({"channel": "news", "data": data, "type": "message"}).to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let frame = json!({"type": "message", "sender": {"name": "system", "id": 0}, "data": data});
+    assert_eq!(on_a.recv_json().await, frame);
+    assert_eq!(on_b.recv_json().await, frame);
+    on_a.expect_silence(300).await;
+    on_b.expect_silence(0).await;
+}

@@ -58,7 +58,14 @@ async fn stalled_readers_are_evicted_while_the_room_carries_on() {
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
     let body = "x".repeat(4000);
     let frame = serde_json::json!({ "message": body }).to_string();
-    for _ in 0..PHASE_ONE {
+    // Paced at about 1,000 messages a second (4 MB/s to each reader): a rate healthy readers
+    // keep up with, so only the stalled ones fall behind. (A publisher faster than a room's
+    // readers makes every one of them a slow reader, which is the point of the policy.)
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..PHASE_ONE {
+        if i % 20 == 0 {
+            pace.tick().await;
+        }
         tx.send(Message::text(frame.clone())).await.unwrap();
     }
     // Both stalled readers are evicted (a bounded wait, not a speed assertion).
@@ -72,7 +79,10 @@ async fn stalled_readers_are_evicted_while_the_room_carries_on() {
     }
     assert_eq!(evicted, 2.0);
     let rss_after_eviction = hub.rss_kib();
-    for _ in 0..PHASE_TWO {
+    for i in 0..PHASE_TWO {
+        if i % 20 == 0 {
+            pace.tick().await;
+        }
         tx.send(Message::text(frame.clone())).await.unwrap();
     }
 
@@ -109,4 +119,44 @@ async fn stalled_readers_are_evicted_while_the_room_carries_on() {
         "server memory grew from {rss_after_eviction} KiB to {rss_end} KiB"
     );
     drain.abort();
+}
+
+/// A client that floods without reading must not make the server buffer what it sends: the
+/// chat writer's bounded queue makes its session wait, the session stops reading, and TCP flow
+/// control holds the rest in the client's own buffers (or the client is evicted as a reader
+/// that never reads its echoes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_cannot_grow_server_memory() {
+    let hub = HubProcess::start(&[
+        ("HUB_RATE_PER_SEC", "1000000"),
+        ("HUB_CHAT_HISTORY", "0"),
+        ("RUST_LOG", "warn"),
+    ]);
+    let rss_before = hub.rss_kib();
+    let ws = Ws::connect(hub.ws_url("/ws/chat/flood/")).await;
+    let (mut tx, _rx) = ws.stream.split();
+    let frame = serde_json::json!({ "message": "y".repeat(4000) }).to_string();
+    let flood = async {
+        // 240 MB offered; the server may take some, stall the rest, or reset the connection.
+        for _ in 0..60_000 {
+            if tx.send(Message::text(frame.clone())).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), flood).await;
+    let rss_after = hub.rss_kib();
+    eprintln!("server RSS: {rss_before} KiB before the flood, {rss_after} KiB after");
+    // Bounded queues (the writer's 4 MB, mailboxes, one member backlog) plus SQLite's cache and
+    // the allocator's arenas stay in the tens of MB; holding what was offered would be hundreds.
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "server memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // The server still serves others.
+    let mut other = Ws::connect(hub.ws_url("/ws/chat/calm/")).await;
+    other
+        .send_json(serde_json::json!({"message": "still here"}))
+        .await;
+    assert_eq!(other.recv_json().await["message"], "still here");
 }

@@ -48,6 +48,20 @@ pub struct PublishTopic {
     pub target: Target,
 }
 
+/// Delivers to this node's members of a topic only, never relayed: for events every node
+/// receives by itself (each node subscribes to the Laravel back end's Redis channel, so
+/// relaying would hand members one copy per node).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverLocal {
+    /// Where to deliver.
+    pub topic: Topic,
+    /// The event, serialized once.
+    pub event: Event,
+    /// Who receives it.
+    pub target: Target,
+}
+
 /// A room reports that its last member left.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -173,6 +187,28 @@ impl Handler<PublishTopic> for Registry {
                 });
             }
         }
+    }
+}
+
+impl Handler<DeliverLocal> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverLocal, _: &mut Self::Context) {
+        let Some(room) = self.rooms.get(&msg.topic) else {
+            return;
+        };
+        let target = match msg.target {
+            Target::Users(keys) => RelayTarget::Users(keys),
+            Target::All | Target::AllExcept(_) => RelayTarget::All,
+        };
+        // Delivered as events from other nodes are: locally, without relaying.
+        room.do_send(Remote(Envelope {
+            origin: self.relay.node(),
+            topic: msg.topic,
+            body: msg.event.body,
+            target,
+            key: msg.event.key,
+        }));
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::dialects::broadcast::protocol::{Ingress, MessageOut, Person};
 use crate::dialects::broadcast::topic;
-use crate::hub::registry::PublishTopic;
+use crate::hub::registry::{DeliverLocal, PublishTopic};
 use crate::hub::{Event, Target};
 use crate::state::AppState;
 
@@ -29,12 +29,29 @@ pub fn message(sender: &Person, data: &RawValue, target: Option<i64>) -> (Event,
     (event, target)
 }
 
-/// Delivers a back-end message to its channel on this node (and, through the relay, others).
-pub fn publish(state: &AppState, ingress: &Ingress) {
+/// Where a back-end message came from, which decides whether other nodes need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The Redis channel, which every node subscribes to: deliver locally only.
+    Redis,
+    /// `POST /api/broadcast/`, which reaches one node: deliver everywhere through the relay.
+    Http,
+}
+
+/// Delivers a back-end message to its channel.
+pub fn publish(state: &AppState, ingress: &Ingress, source: Source) {
     let (event, target) = message(&ingress.sender, &ingress.data, ingress.target);
-    state.registry.do_send(PublishTopic {
-        topic: topic(&ingress.channel),
-        event,
-        target,
-    });
+    let topic = topic(&ingress.channel);
+    match source {
+        Source::Redis => state.registry.do_send(DeliverLocal {
+            topic,
+            event,
+            target,
+        }),
+        Source::Http => state.registry.do_send(PublishTopic {
+            topic,
+            event,
+            target,
+        }),
+    }
 }

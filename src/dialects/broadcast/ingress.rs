@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::protocol::{self, FrameError};
 use crate::error::ApiError;
 use crate::services;
+use crate::services::broadcast::Source;
 use crate::state::AppState;
 
 const METRIC: &str = "hub_broadcast_ingress_total";
@@ -85,7 +86,12 @@ fn accept(state: &AppState, source: &str, payload: &[u8]) -> Result<(), FrameErr
         .and_then(protocol::parse_ingress);
     match parsed {
         Ok(ingress) => {
-            services::broadcast::publish(state, &ingress);
+            let from = if source == "redis" {
+                Source::Redis
+            } else {
+                Source::Http
+            };
+            services::broadcast::publish(state, &ingress, from);
             state
                 .metrics
                 .labelled(METRIC, HELP, &format!("source=\"{source}\",result=\"ok\""));

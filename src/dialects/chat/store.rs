@@ -19,6 +19,10 @@ use crate::services::chat::{self, NewPost};
 
 /// Most messages written in one transaction.
 const MAX_BATCH: usize = 512;
+/// Posts the mailbox holds while a batch is being written. It is the writer's only buffer: the
+/// mailbox is paused during each write, so when it is full sending connections wait, and TCP
+/// slows their clients.
+const MAILBOX: usize = 512;
 
 /// A message to store and then publish.
 #[derive(Message)]
@@ -64,42 +68,43 @@ impl ChatStore {
         let batch: Vec<Post> = self.pending.drain(..take).collect();
         let rows: Vec<NewPost> = batch.iter().map(|p| p.post.clone()).collect();
         let db = self.db.clone();
-        ctx.spawn(
-            wrap_future(async move { chat::post_batch(&db, rows).await }).map(
-                move |stored, act: &mut ChatStore, ctx| {
-                    match stored {
-                        Ok(messages) => {
-                            for (post, m) in batch.into_iter().zip(messages) {
-                                let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
-                                match post.room {
-                                    Some(room) => room.do_send(Publish {
-                                        event,
-                                        target: Target::All,
-                                    }),
-                                    None => act.registry.do_send(PublishTopic {
-                                        topic: post.topic,
-                                        event,
-                                        target: Target::All,
-                                    }),
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            log::error!(
-                                "chat: a batch of {} messages was not stored: {e}",
-                                batch.len()
-                            );
-                            let refusal =
-                                Event::text(protocol::error_frame("message could not be stored"));
-                            for post in batch {
-                                let _ = post.author.try_send(Deliver(refusal.clone()));
+        let write = wrap_future(async move { chat::post_batch(&db, rows).await }).map(
+            move |stored, act: &mut ChatStore, ctx| {
+                match stored {
+                    Ok(messages) => {
+                        for (post, m) in batch.into_iter().zip(messages) {
+                            let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
+                            match post.room {
+                                Some(room) => room.do_send(Publish {
+                                    event,
+                                    target: Target::All,
+                                }),
+                                None => act.registry.do_send(PublishTopic {
+                                    topic: post.topic,
+                                    event,
+                                    target: Target::All,
+                                }),
                             }
                         }
                     }
-                    act.write(ctx);
-                },
-            ),
+                    Err(e) => {
+                        log::error!(
+                            "chat: a batch of {} messages was not stored: {e}",
+                            batch.len()
+                        );
+                        let refusal =
+                            Event::text(protocol::error_frame("message could not be stored"));
+                        for post in batch {
+                            let _ = post.author.try_send(Deliver(refusal.clone()));
+                        }
+                    }
+                }
+                act.write(ctx);
+            },
         );
+        // `wait` pauses the mailbox until the batch is stored and published: what arrives
+        // meanwhile waits there (bounded), and becomes the next batch.
+        ctx.wait(write);
     }
 }
 
@@ -108,7 +113,7 @@ impl Actor for ChatStore {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // Sessions that find it full wait (backpressure on their clients), see handler.rs.
-        ctx.set_mailbox_capacity(8192);
+        ctx.set_mailbox_capacity(MAILBOX);
     }
 }
 
