@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""Medians of the benchmark runs, ratios against every peer, and the chart.
+"""Medians of the benchmark runs, ratios of realtime-hub against every peer, the targets of
+the benchmark issue (reported, never asserted), and the chart.
 
-    summarize.py raw.jsonl results.json chart.png
+    summarize.py RAW.jsonl META.json RESULTS.json RESULTS.md CHART.png
+    summarize.py --line JSON        (one run, in one line)
+
+RAW.jsonl has one line per run: {"key": workload, "run": n, "report": <hub-bench's JSON line>}.
+Uses only the standard library; the chart needs matplotlib and is skipped without it.
 """
 import json
 import statistics
@@ -9,92 +14,186 @@ import sys
 from collections import defaultdict
 
 METRICS = ["deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "loss",
-           "connect_per_s", "server_cpu_pct", "server_rss_kib", "server_peak_rss_kib", "rss_per_conn_kib",
-           "failed_connections", "seconds"]
+           "connect_per_s", "server_cpu_pct", "generator_cpu_pct", "server_rss_kib",
+           "server_peak_rss_kib", "rss_per_conn_kib", "failed_connections", "messages",
+           "planned_messages", "deliveries", "expected", "seconds"]
 TITLES = {
-    "a_fanout_100": "(a) 1 room x 100 subscribers, messages as fast as possible",
-    "b_fanout_1000": "(b) 1 room x 1,000 subscribers",
-    "c_latency_20": "(c) 20 msg/s to 1,000 subscribers",
-    "d_idle": "(d) idle connections",
-    "e_pairs_chat": "(e) 1,000 pairs, 5 msg/s each (chat protocol)",
-    "e_pairs_guitar": "(e) 1,000 guitar pairs, 5 chord changes/s each (hub's guitar protocol)",
+    "a_fanout_100": "(a) chat fan-out: 1 room x 100 subscribers, messages as fast as possible",
+    "b_fanout_1000": "(b) 1 room x 1,000 subscribers, messages as fast as possible",
+    "c_latency_20": "(c) latency: 20 msg/s to 1 room x 1,000 subscribers",
+    "d_idle": "(d) idle connections: server memory per connection",
+    "e_pairs_chat": "(e) many small rooms: 2-device rooms, 5 msg/s each, PC-side latency "
+                    "(chat-protocol stand-in)",
+    "e_pairs_guitar": "(e') the same pairs over realtime-hub's guitar dialect (hub only)",
 }
 PEER_ORDER = ["hub", "minimal", "node", "django", "django-redis"]
+# (workload, metric, peer, bound, "min" = hub/peer must be at least bound, "max" = at most)
+TARGETS = [
+    ("a_fanout_100", "deliveries_per_s", "minimal", 0.5, "min"),
+    ("a_fanout_100", "deliveries_per_s", "node", 5, "min"),
+    ("a_fanout_100", "deliveries_per_s", "django", 100, "min"),
+    ("b_fanout_1000", "deliveries_per_s", "minimal", 0.5, "min"),
+    ("b_fanout_1000", "deliveries_per_s", "node", 5, "min"),
+    ("b_fanout_1000", "deliveries_per_s", "django", 100, "min"),
+    ("c_latency_20", "p99_ms", "minimal", 2, "max"),
+    ("d_idle", "rss_per_conn_kib", "minimal", 2, "max"),
+]
 
 
-def main(raw, results_path, chart_path):
+def peer_key(p):
+    return PEER_ORDER.index(p) if p in PEER_ORDER else len(PEER_ORDER)
+
+
+def medians(raw_path):
     runs = defaultdict(list)
-    with open(raw) as f:
+    with open(raw_path) as f:
         for line in f:
-            row = json.loads(line)
-            runs[(row["key"], row["report"]["peer"])].append(row["report"])
+            if line.strip():
+                row = json.loads(line)
+                runs[(row["key"], row["report"]["peer"])].append(row["report"])
     results = defaultdict(dict)
     for (key, peer), reports in runs.items():
-        med = {m: statistics.median(r[m] for r in reports) for m in METRICS}
+        med = {m: statistics.median(r.get(m, 0) for r in reports) for m in METRICS}
         med["runs"] = len(reports)
-        med["timed_out"] = any(r["timed_out"] for r in reports)
+        med["timed_out_runs"] = sum(1 for r in reports if r["timed_out"])
+        med["workload"] = reports[0]["workload"]
         results[key][peer] = med
-    with open(results_path, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
+    return results
 
-    for key in sorted(results):
-        peers = sorted(results[key], key=lambda p: PEER_ORDER.index(p) if p in PEER_ORDER else 99)
-        hub = results[key].get("hub")
-        print(f"\n### {TITLES.get(key, key)}\n")
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt_ratio(r):
+    return "–" if r is None else (f"{r:.2f}x" if r < 10 else f"{r:,.0f}x")
+
+
+def tables(results):
+    lines = []
+    for key in sorted(results, key=lambda k: list(TITLES).index(k) if k in TITLES else 99):
+        rows = results[key]
+        peers = sorted(rows, key=peer_key)
+        hub = rows.get("hub")
+        lines += [f"### {TITLES.get(key, key)}", "", f"`{rows[peers[0]]['workload']}`", ""]
         if key == "d_idle":
-            print("| peer | RSS per connection (KiB) | server RSS (KiB) | connects/s | refused | hub ÷ peer (RSS/conn) |")
-            print("|---|---:|---:|---:|---:|---:|")
+            lines += ["| peer | RSS per connection | server RSS | connects/s | refused | hub ÷ peer (<1: hub smaller) |",
+                      "|---|---:|---:|---:|---:|---:|"]
             for p in peers:
-                r = results[key][p]
-                ratio = f"{hub['rss_per_conn_kib'] / r['rss_per_conn_kib']:.2f}x" if hub and r["rss_per_conn_kib"] else "–"
-                print(f"| {p} | {r['rss_per_conn_kib']:.1f} | {r['server_rss_kib']:.0f} | {r['connect_per_s']:.0f} | {r['failed_connections']:.0f} | {ratio} |")
+                r = rows[p]
+                rr = ratio(hub and hub["rss_per_conn_kib"], r["rss_per_conn_kib"])
+                lines.append(f"| {p} | {r['rss_per_conn_kib']:.1f} KiB | {r['server_rss_kib'] / 1024:.0f} MiB | "
+                             f"{r['connect_per_s']:,.0f} | {r['failed_connections']:.0f} | {fmt_ratio(rr)} |")
+            lines.append("")
             continue
-        print("| peer | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | loss | server CPU | hub ÷ peer (deliveries/s, >1 = hub faster) | hub ÷ peer (p99, <1 = hub lower) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines += ["| peer | deliveries/s | delivered | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
+                  "server CPU | generator CPU | hub ÷ peer, deliveries/s (>1: hub faster) | hub ÷ peer, p99 (<1: hub lower) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for p in peers:
-            r = results[key][p]
-            rate = f"{hub['deliveries_per_s'] / r['deliveries_per_s']:.2f}x" if hub and r["deliveries_per_s"] else "–"
-            lat = f"{hub['p99_ms'] / r['p99_ms']:.2f}x" if hub and r["p99_ms"] else "–"
-            bound = " (bound hit)" if r["timed_out"] else ""
-            print(f"| {p} | {r['deliveries_per_s']:,.0f}{bound} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | "
-                  f"{r['p999_ms']:.2f} | {r['max_ms']:.2f} | {r['loss'] * 100:.1f}% | {r['server_cpu_pct']:.0f}% | {rate} | {lat} |")
+            r = rows[p]
+            bound = " †" if r["timed_out_runs"] else ""
+            delivered = f"{r['deliveries']:,.0f} of {r['expected']:,.0f}"
+            rate = ratio(hub and hub["deliveries_per_s"], r["deliveries_per_s"])
+            lat = ratio(hub and hub["p99_ms"], r["p99_ms"])
+            lines.append(f"| {p} | {r['deliveries_per_s']:,.0f}{bound} | {delivered} | {r['p50_ms']:.2f} | "
+                         f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['max_ms']:.2f} | "
+                         f"{r['server_cpu_pct']:.0f}% | {r['generator_cpu_pct']:.0f}% | {fmt_ratio(rate)} | "
+                         f"{fmt_ratio(lat)} |")
+        lines.append("")
+    return lines
 
+
+def targets(results):
+    lines = ["### Targets (ratios measured in this run; reported, not asserted)", "",
+             "| target | hub | peer | hub ÷ peer | met |", "|---|---:|---:|---:|---|"]
+    for key, metric, peer, bound, kind in TARGETS:
+        hub = results.get(key, {}).get("hub")
+        other = results.get(key, {}).get(peer)
+        want = f"{'≥' if kind == 'min' else '≤'} {bound}x {peer}"
+        name = f"{key[0]}: {metric.replace('_', ' ')} {want}"
+        if not hub or not other:
+            lines.append(f"| {name} | – | – | – | not measured |")
+            continue
+        r = ratio(hub[metric], other[metric])
+        met = r is not None and (r >= bound if kind == "min" else r <= bound)
+        lines.append(f"| {name} | {hub[metric]:,.1f} | {other[metric]:,.1f} | {fmt_ratio(r)} | "
+                     f"{'yes' if met else 'no'} |")
+    return lines + [""]
+
+
+def chart(results, meta, path):
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"\n(matplotlib not available: {chart_path} not written)")
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, key, metric, label in [
-        (axes[0], "a_fanout_100", "deliveries_per_s", "deliveries/s, 1 room x 100 (log)"),
-        (axes[1], "b_fanout_1000", "deliveries_per_s", "deliveries/s, 1 room x 1,000 (log)"),
-        (axes[2], "c_latency_20", "p99_ms", "p99 latency ms, 20 msg/s x 1,000 (log)"),
-    ]:
+        return f"(matplotlib not available: {path} not written)"
+    panels = [
+        ("a_fanout_100", "deliveries_per_s", "(a) deliveries/s, 1 room × 100", "{:,.0f}"),
+        ("b_fanout_1000", "deliveries_per_s", "(b) deliveries/s, 1 room × 1,000", "{:,.0f}"),
+        ("c_latency_20", "p99_ms", "(c) p99 latency ms, 20 msg/s × 1,000", "{:,.1f}"),
+        ("d_idle", "rss_per_conn_kib", "(d) server KiB per idle connection", "{:.1f}"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 4.8))
+    for ax, (key, metric, label, fmt) in zip(axes, panels):
         data = results.get(key, {})
-        peers = [p for p in PEER_ORDER if p in data]
+        peers = sorted(data, key=peer_key)
         values = [max(data[p][metric], 1e-3) for p in peers]
         bars = ax.bar(peers, values, color=["#2563eb" if p == "hub" else "#9ca3af" for p in peers])
-        ax.set_yscale("log")
-        ax.set_title(label, fontsize=10)
-        for bar, v in zip(bars, values):
-            ax.annotate(f"{v:,.0f}" if metric == "deliveries_per_s" else f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, v),
-                        ha="center", va="bottom", fontsize=8)
-    fig.suptitle("realtime-hub and the stacks it replaces (same machine, same run; medians)")
+        if metric != "rss_per_conn_kib":
+            ax.set_yscale("log")
+        ax.set_title(label + (" (log)" if metric != "rss_per_conn_kib" else ""), fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+        for bar, p, v in zip(bars, peers, values):
+            # A run that hit its bound measured only what arrived before it.
+            mark = " †" if data[p]["timed_out_runs"] else ""
+            ax.annotate(fmt.format(v) + mark, (bar.get_x() + bar.get_width() / 2, v), ha="center",
+                        va="bottom", fontsize=8)
+    mode = "quick run, 1 run each" if meta.get("quick") else f"median of {meta.get('runs', 3)} runs"
+    fig.suptitle(f"realtime-hub (blue) and its peers, same machine, same run: {mode}; "
+                 f"server on core 0, generator on core 1 — {meta.get('date', '')}\n"
+                 "† = the run hit its time bound (rate and latency of what arrived before it)",
+                 fontsize=10)
     fig.tight_layout()
-    fig.savefig(chart_path, dpi=110)
-    print(f"\nchart: {chart_path}")
+    fig.savefig(path, dpi=100)
+    return f"chart: {path}"
+
+
+def main(raw, meta_path, results_path, md_path, chart_path):
+    with open(meta_path) as f:
+        meta = json.load(f)
+    results = medians(raw)
+    with open(results_path, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=2, sort_keys=True)
+    mode = "quick (1 run each, smaller sizes)" if meta.get("quick") else f"full, median of {meta.get('runs')} runs"
+    lines = [f"Run of {meta.get('date')}: {mode}; commit {meta.get('commit')}; {meta.get('cores')} cores "
+             f"({meta.get('cpu')}), server and generator pinned to separate cores: {'yes' if meta.get('pinned') else 'no'}; "
+             f"{meta.get('rustc')}, node {meta.get('node')}, {meta.get('python')}.", ""]
+    lines += tables(results) + targets(results)
+    lines.append("† = at least one run hit its time bound: the rate is over what arrived before it.")
+    text = "\n".join(lines)
+    with open(md_path, "w") as f:
+        f.write(text + "\n")
+    print()
+    print(text)
+    print()
+    print(chart(results, meta, chart_path))
 
 
 def one_line(line):
     r = json.loads(line)
-    print(f"{r['deliveries_per_s']:,.0f} deliveries/s, p99 {r['p99_ms']:.1f} ms, loss {r['loss'] * 100:.1f}%, "
-          f"rss/conn {r['rss_per_conn_kib']:.1f} KiB")
+    if r["planned_messages"]:
+        bound = " (bound hit)" if r["timed_out"] else ""
+        return (f"{r['deliveries_per_s']:,.0f} deliveries/s{bound}, p99 {r['p99_ms']:.1f} ms, "
+                f"loss {r['loss'] * 100:.1f}%, server {r['server_cpu_pct']:.0f}% / generator "
+                f"{r['generator_cpu_pct']:.0f}% CPU")
+    return f"{r['rss_per_conn_kib']:.1f} KiB per connection, {r['failed_connections']} refused"
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--line":
-        one_line(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == "--line":
+        print(one_line(sys.argv[2]))
+    elif len(sys.argv) == 6:
+        main(*sys.argv[1:6])
     else:
-        main(*sys.argv[1:4])
+        sys.exit(__doc__)

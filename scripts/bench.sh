@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Benchmarks realtime-hub side by side with the stacks it replaces, on this machine, in one run:
-# the same generator (hub-bench) and the same chat protocol against each peer.
+# Benchmarks realtime-hub side by side with what people would otherwise deploy, on this machine,
+# in one run: the same generator (hub-bench) and the same chat protocol against every peer.
 #
 #   scripts/bench.sh [--quick] [--peers hub,minimal,node,django,django-redis] [--runs N]
 #
-# Peers: hub (release build, SQLite, stores every message), minimal (tokio-tungstenite
-# broadcast, bench/peers/minimal), node (ws, bench/peers/node-ws), django and django-redis
-# (Channels tutorial consumer on daphne with the in-memory layer / channels_redis, installed
-# into target/bench-venv from PyPI). Server pinned to CPU 0, generator to CPU 1 (taskset).
-# Each workload runs --runs times (3; 1 with --quick) and the median is reported. Results:
-# target/bench/raw.jsonl, target/bench/results.json, the table on stdout, bench/chart.png.
+# Peers: hub (release build; SQLite; stores every chat message), minimal (tokio-tungstenite
+# broadcast, bench/peers/minimal, the near-limit reference), node (ws, bench/peers/node-ws),
+# django and django-redis (the Channels tutorial's consumer on daphne with the in-memory layer /
+# channels_redis and a throw-away redis-server; installed into target/bench-venv from PyPI).
+# Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset). Each workload runs
+# --runs times (3; 1 with --quick, which also uses smaller sizes) on a freshly started server,
+# and the medians are reported. Every run is bounded in time; every process started here is
+# stopped by its PID. Results: target/bench/raw.jsonl (every run), target/bench/results.json
+# and results.md (medians, ratios), target/bench/chart.png (copied to bench/chart.png after a
+# full run of every peer); the tables are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,136 +25,202 @@ while [ $# -gt 0 ]; do
     --quick) quick=true; shift ;;
     --peers) peers=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$runs" ] || { $quick && runs=1 || runs=3; }
+if [ -z "$runs" ]; then
+  if $quick; then runs=1; else runs=3; fi
+fi
+want() { [[ ",$peers," == *",$1,"* ]]; }
 out=target/bench
+venv=target/bench-venv
 mkdir -p "$out"
 : > "$out/raw.jsonl"
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+: > "$out/runs.log"
+# 5,000 idle connections need more descriptors than the usual 1,024 on both sides.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
+  echo "bench: only $(ulimit -n) file descriptors; the idle workload may see refusals" >&2
+fi
 
 pin_server=() pin_gen=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   pin_server=(taskset -c 0) pin_gen=(taskset -c 1)
+else
+  echo "bench: fewer than 2 cores or no taskset: server and generator share the CPUs" >&2
 fi
 
-echo "bench: building (release)"
-cargo build --release --quiet --bin realtime-hub --bin hub-bench
-want() { [[ ",$peers," == *",$1,"* ]]; }
+# --- Build and install what the chosen peers need ------------------------------------------
+started=$(date +%s)
+# The commit being built, taken now: another commit may land while the benchmark runs.
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted')"
+echo "bench: building hub-bench${peers:+ and the peers} (release)"
+bins=(--bin hub-bench)
+want hub && bins+=(--bin realtime-hub)
+cargo build --release --quiet "${bins[@]}"
 if want minimal; then
   cargo build --release --quiet --manifest-path bench/peers/minimal/Cargo.toml --target-dir target/peers
 fi
 if want node; then
   (cd bench/peers/node-ws && { [ -d node_modules/ws ] || npm ci --no-audit --no-fund --silent; })
 fi
-venv=target/bench-venv
-if want django || want django-redis; then
-  if [ ! -x "$venv/bin/daphne" ]; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q -r bench/peers/django/requirements.txt \
-      || { echo "bench: could not install Django Channels; skipping the django peers" >&2; peers=${peers//django-redis/}; peers=${peers//django/}; }
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import daphne, channels, channels_redis, matplotlib' 2>/dev/null; then
+  echo "bench: installing Django Channels, daphne, channels_redis and matplotlib into $venv"
+  python3 -m venv "$venv"
+  if ! "$venv/bin/pip" install --quiet -r bench/peers/django/requirements.txt; then
+    echo "bench: could not install the Python packages: no django peers, no chart" >&2
+    peers=$(echo ",$peers," | sed 's/,django-redis,/,/; s/,django,/,/; s/^,//; s/,$//')
   fi
 fi
+if want django-redis && ! command -v redis-server >/dev/null; then
+  echo "bench: no redis-server (apt-get install redis-server): skipping django-redis" >&2
+  peers=$(echo ",$peers," | sed 's/,django-redis,/,/; s/^,//; s/,$//')
+fi
+echo "bench: built in $(( $(date +%s) - started )) s"
 
+# --- Starting and stopping servers, by PID ----------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hub-bench.XXXXXX")
-server_pid="" redis_pid=""
+server_pid="" redis_pid="" port=""
+
+stop_pid() {  # pid: TERM, then KILL after 5 s; a stopped process's status is not an error here.
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 stop_server() {
-  # A killed process's status is not an error here.
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  stop_pid "$server_pid"
+  stop_pid "$redis_pid"
   server_pid="" redis_pid=""
-  return 0
 }
 trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Starts one peer on a free port (pinned); sets port and server_pid.
+# Starts a fresh server for one peer on a free port; sets port and server_pid.
 start_server() {
   port=$(free_port)
+  local log="$tmp/$1.log"
   case "$1" in
     hub)
       rm -rf "$tmp/hub" && mkdir -p "$tmp/hub"
-      HUB_BIND=127.0.0.1:$port DATABASE_URL=sqlite://$tmp/hub/hub.db JWT_SECRET=bench RUST_LOG=warn \
-      HUB_RATE_PER_SEC=1000000 HUB_MAX_CONN_PER_IP=1000000 HUB_MAX_CONN_PER_USER=1000000 HUB_CHAT_HISTORY=0 \
-        "${pin_server[@]}" target/release/realtime-hub serve >/dev/null &
+      HUB_BIND=127.0.0.1:$port DATABASE_URL="sqlite://$tmp/hub/hub.db" JWT_SECRET=bench RUST_LOG=warn \
+      HUB_RATE_PER_SEC=1000000 HUB_MAX_CONN_PER_IP=100000 HUB_MAX_CONN_PER_USER=100000 \
+      HUB_CHAT_HISTORY=0 \
+        "${pin_server[@]}" target/release/realtime-hub serve >"$log" 2>&1 &
       ;;
-    minimal) BIND=127.0.0.1:$port "${pin_server[@]}" target/peers/release/minimal-peer >/dev/null & ;;
-    node) BIND=127.0.0.1:$port "${pin_server[@]}" node bench/peers/node-ws/server.js >/dev/null & ;;
+    minimal)
+      BIND=127.0.0.1:$port "${pin_server[@]}" target/peers/release/minimal-peer >"$log" 2>&1 &
+      ;;
+    node)
+      BIND=127.0.0.1:$port "${pin_server[@]}" node bench/peers/node-ws/server.js >"$log" 2>&1 &
+      ;;
     django|django-redis)
       local layer=memory
       if [ "$1" = django-redis ]; then
         local rport; rport=$(free_port)
-        "${pin_server[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+        "${pin_server[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
+          >"$tmp/redis.log" 2>&1 &
         redis_pid=$!
         layer=redis
         export REDIS_URL=redis://127.0.0.1:$rport/0
+        for _ in $(seq 100); do listening "$rport" && break; sleep 0.05; done
       fi
-      (cd bench/peers/django && CHANNEL_LAYER=$layer exec "${pin_server[@]}" "../../../$venv/bin/daphne" \
-        -b 127.0.0.1 -p "$port" chatproj.asgi:application >/dev/null 2>&1) &
+      # PYTHONPATH rather than cd: $! must be the server's own PID, not a subshell's.
+      PYTHONPATH="$PWD/bench/peers/django" CHANNEL_LAYER=$layer \
+        "${pin_server[@]}" "$venv/bin/daphne" -b 127.0.0.1 -p "$port" chatproj.asgi:application \
+        >"$log" 2>&1 &
       ;;
   esac
   server_pid=$!
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+  for _ in $(seq 300); do
+    if [ "$1" = hub ]; then
+      curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    else
+      listening "$port" && return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
-  echo "bench: $1 did not start" >&2
+  echo "bench: $1 did not start; its log:" >&2
+  tail -n 20 "$log" >&2 || true
+  stop_server
   return 1
 }
 
-gen() { "${pin_gen[@]}" target/release/hub-bench --url "ws://127.0.0.1:$port" --server-pid "$server_pid" --peer "$peer" "$@"; }
-
+# --- Workloads ------------------------------------------------------------------------------
 if $quick; then
-  a=(fanout --connect-concurrency 50 --subscribers 100 --messages 5000 --timeout 5)
-  b=(fanout --connect-concurrency 50 --subscribers 1000 --messages 500 --timeout 5)
-  c=(fanout --connect-concurrency 50 --subscribers 1000 --rate 20 --duration 3 --timeout 8)
-  d=(idle --connect-concurrency 50 --connections 1000)
-  e=(pairs --connect-concurrency 50 --pairs 200 --rate 5 --duration 3)
+  a=(fanout --subscribers 100 --messages 5000 --timeout 5)
+  b=(fanout --subscribers 1000 --messages 500 --timeout 5)
+  c=(fanout --subscribers 1000 --rate 20 --duration 3 --timeout 6)
+  d=(idle --connections 1000 --settle 1)
+  e=(pairs --pairs 200 --rate 5 --duration 3 --drain 2)
 else
-  a=(fanout --connect-concurrency 50 --subscribers 100 --messages 20000 --timeout 30)
-  b=(fanout --connect-concurrency 50 --subscribers 1000 --messages 2000 --timeout 30)
-  c=(fanout --connect-concurrency 50 --subscribers 1000 --rate 20 --duration 10 --timeout 25)
-  d=(idle --connect-concurrency 50 --connections 5000)
-  e=(pairs --connect-concurrency 50 --pairs 1000 --rate 5 --duration 10)
+  a=(fanout --subscribers 100 --messages 20000 --timeout 15)
+  b=(fanout --subscribers 1000 --messages 2000 --timeout 15)
+  c=(fanout --subscribers 1000 --rate 20 --duration 10 --timeout 20)
+  d=(idle --connections 5000)
+  e=(pairs --pairs 1000 --rate 5 --duration 10 --drain 5)
 fi
 
-run_workload() {  # key, args...
-  local key=$1; shift
+# Runs one workload --runs times, each on a fresh server; args: peer, key, generator args.
+run_workload() {
+  local peer=$1 key=$2 run line; shift 2
   for run in $(seq "$runs"); do
     start_server "$peer" || return 0
-    if line=$(gen "$@" 2>>"$out/generator.log"); then
+    # hub-bench bounds every phase itself; `timeout` is only the backstop for a hung peer.
+    if timeout -k 5 300 "${pin_gen[@]}" target/release/hub-bench --url "ws://127.0.0.1:$port" \
+        --server-pid "$server_pid" --peer "$peer" "$@" --connect-concurrency 50 \
+        >"$tmp/gen.out" 2>>"$out/runs.log"; then
+      cat "$tmp/gen.out" >> "$out/runs.log"
+      line=$(tail -n 1 "$tmp/gen.out")
       echo "{\"key\":\"$key\",\"run\":$run,\"report\":$line}" >> "$out/raw.jsonl"
       echo "bench: $peer $key run $run: $(python3 bench/summarize.py --line "$line")"
     else
-      echo "bench: $peer $key run $run failed (see $out/generator.log)" >&2
+      echo "bench: $peer $key run $run failed (see $out/runs.log)" >&2
     fi
     stop_server
   done
 }
 
-started=$(date +%s)
+measuring=$(date +%s)
 for peer in ${peers//,/ }; do
-  run_workload a_fanout_100 "${a[@]}"
-  run_workload b_fanout_1000 "${b[@]}"
-  run_workload c_latency_20 "${c[@]}"
-  run_workload d_idle "${d[@]}"
-  run_workload e_pairs_chat "${e[@]}"
+  run_workload "$peer" a_fanout_100 "${a[@]}"
+  run_workload "$peer" b_fanout_1000 "${b[@]}"
+  run_workload "$peer" c_latency_20 "${c[@]}"
+  run_workload "$peer" d_idle "${d[@]}"
+  run_workload "$peer" e_pairs_chat "${e[@]}"
   if [ "$peer" = hub ]; then
-    # The same pairs over the hub's own guitar protocol (sessions over REST, chord_change).
+    # The same pairs over the hub's own guitar dialect: sessions created over REST, chord_change.
     token=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
-    for run in $(seq "$runs"); do
-      start_server hub
-      if line=$(gen "${e[@]}" --protocol guitar --token "$token" 2>>"$out/generator.log"); then
-        echo "{\"key\":\"e_pairs_guitar\",\"run\":$run,\"report\":$line}" >> "$out/raw.jsonl"
-      fi
-      stop_server
-    done
+    run_workload hub e_pairs_guitar "${e[@]}" --protocol guitar --token "$token"
   fi
 done
-echo "bench: measured in $(( $(date +%s) - started )) s"
+echo "bench: measured in $(( $(date +%s) - measuring )) s"
 
+# --- Medians, ratios, chart -----------------------------------------------------------------
 py=python3
-[ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import matplotlib' 2>/dev/null && py=$venv/bin/python
-"$py" bench/summarize.py "$out/raw.jsonl" "$out/results.json" bench/chart.png
+"$venv/bin/python" -c 'import matplotlib' 2>/dev/null && py=$venv/bin/python
+cat > "$out/meta.json" <<EOF
+{"quick": $quick, "runs": $runs, "peers": "$peers", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+ "commit": "$commit",
+ "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/"//g')", "cores": $(nproc),
+ "pinned": $([ ${#pin_server[@]} -gt 0 ] && echo true || echo false),
+ "rustc": "$(rustc --version)", "node": "$(node --version 2>/dev/null || echo none)",
+ "python": "$("$py" --version 2>&1)"}
+EOF
+"$py" bench/summarize.py "$out/raw.jsonl" "$out/meta.json" "$out/results.json" "$out/results.md" "$out/chart.png"
+# The committed chart shows a full run of every peer; a quick or partial run keeps its own.
+if ! $quick && [ "$peers" = "hub,minimal,node,django,django-redis" ] && [ -f "$out/chart.png" ]; then
+  cp "$out/chart.png" bench/chart.png
+  echo "bench: chart copied to bench/chart.png"
+fi
+echo "bench: done in $(( $(date +%s) - started )) s"

@@ -1,17 +1,22 @@
-//! Fan-out: subscribers in rooms, publishers sending stamped chat messages (as fast as a
-//! window of unacknowledged messages allows, or at a fixed rate), every delivery timed.
+//! Fan-out: subscribers in rooms, publishers sending stamped chat messages, every delivery timed.
+//!
+//! Two ways to send: as fast as a window of unechoed messages allows (each publisher is also a
+//! member of its room, so its own echo tells it the server has taken a message: throughput
+//! without an unbounded backlog), or open loop at a fixed total rate for a duration (latency,
+//! as clients that do not wait for the server would see it). Every phase has a time bound; what
+//! arrived before it is reported with the loss.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
-use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::report::{histogram, sample, Report};
-use crate::wire::{chat_frame, connect, find_stamp, is_history, now_nanos, stamped, Source};
+use crate::client::{connect_all, Batch, Reader, SharedWriter, BIG_BUFFER, SMALL_BUFFER};
+use crate::report::{Clock, Latencies, Report};
+use crate::stamp::{self, chat_frame, find_warm, is_history, now_nanos, warm_frame};
 
 /// Fan-out options.
 #[derive(Debug, clap::Args)]
@@ -22,267 +27,335 @@ pub struct Args {
     /// Subscriber connections (they only read).
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
-    /// Publisher connections (at least one per room).
+    /// Publisher connections (at least one per room; they also receive, as members).
     #[arg(long, default_value_t = 1)]
     publishers: usize,
     /// Messages in all, when no --rate is given.
     #[arg(long, default_value_t = 20_000)]
     messages: u64,
-    /// Messages per second in all (with --duration) instead of as fast as possible.
+    /// Messages per second in all, for --duration, instead of as fast as possible.
     #[arg(long)]
     rate: Option<f64>,
     /// Seconds of sending at --rate.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Bytes of message text.
+    /// Bytes of message text (the stamp included).
     #[arg(long, default_value_t = 64)]
     payload: usize,
-    /// Messages a publisher may have sent but not yet seen echoed.
-    #[arg(long, default_value_t = 64)]
-    window: usize,
-    /// Seconds after which the run stops, whatever has arrived.
+    /// Messages a publisher may have sent and not yet seen echoed. Default: 64 as fast as
+    /// possible; unbounded at a fixed rate (open loop).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Seconds from the first send after which the run stops, whatever has arrived.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
-    /// Socket path; `{room}` is replaced by the room name.
+    /// Seconds without a delivery after which the run stops early.
+    #[arg(long, default_value_t = 3.0)]
+    stall: f64,
+    /// Socket path; `{room}` is replaced by the room name (`bench-<n>`).
     #[arg(long, default_value = "/ws/chat/{room}/")]
     path_template: String,
     /// Connections opened at once.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     connect_concurrency: usize,
 }
 
-/// Counters shared by the readers.
+/// What the receiving tasks count.
 #[derive(Default)]
 struct Tally {
+    /// Measured messages received by subscribers.
     delivered: AtomicU64,
-    warm: AtomicU64,
+    /// Members (subscribers and publishers) that have seen a live warm-up message.
+    warmed: AtomicU64,
+    /// When the last measured message arrived, nanoseconds since the epoch.
     last_nanos: AtomicU64,
+    /// Their latencies.
+    latencies: Latencies,
 }
 
-async fn subscriber(
-    mut source: Source,
-    tally: Arc<Tally>,
-    mut stop: watch::Receiver<bool>,
-) -> Histogram<u64> {
-    let mut hist = histogram();
+/// A subscriber: counts and times every measured message until the task is aborted.
+async fn subscriber(mut reader: Reader, tally: Arc<Tally>) {
+    let mut sent: Vec<u64> = Vec::with_capacity(1024);
+    let mut warm = false;
     loop {
-        let msg = tokio::select! {
-            m = source.next() => m,
-            _ = stop.changed() => break,
-        };
-        let Some(Ok(msg)) = msg else { break };
-        let Message::Text(text) = msg else { continue };
-        let bytes = text.as_bytes();
-        if is_history(bytes) {
-            continue;
+        let mut saw_warm = false;
+        let batch = reader
+            .read_batch(|frame| {
+                // History comes only on join, before the first live message: once this member
+                // has seen the warm-up live, no frame needs the extra search.
+                if !warm {
+                    if is_history(frame) {
+                        return;
+                    }
+                    if find_warm(frame).is_some() {
+                        saw_warm = true;
+                        return;
+                    }
+                }
+                if let Some(s) = stamp::find(frame) {
+                    sent.push(s.sent_nanos);
+                }
+            })
+            .await;
+        if saw_warm && !warm {
+            warm = true;
+            tally.warmed.fetch_add(1, Relaxed);
         }
-        if let Some(sent) = find_stamp(bytes) {
+        if !sent.is_empty() {
             let now = now_nanos();
-            let _ = hist.record(now.saturating_sub(sent) / 1000);
-            tally.delivered.fetch_add(1, Relaxed);
+            tally.latencies.record(now, &sent);
+            tally.delivered.fetch_add(sent.len() as u64, Relaxed);
             tally.last_nanos.fetch_max(now, Relaxed);
-        } else if bytes.windows(2).any(|w| w == b"w:") {
-            tally.warm.fetch_add(1, Relaxed);
+            sent.clear();
+        }
+        if !matches!(batch, Ok(Batch::Open)) {
+            return;
         }
     }
-    hist
 }
 
-/// A publisher's own echoes give window permits back.
-async fn echoes(mut source: Source, permits: Arc<Semaphore>, mine: String) {
-    while let Some(Ok(msg)) = source.next().await {
-        if let Message::Text(text) = msg {
-            if text.contains(mine.as_str()) {
-                permits.add_permits(1);
+/// A publisher's receiving side: its own echoes give window permits back.
+async fn echoes(mut reader: Reader, me: u32, permits: Arc<Semaphore>, tally: Arc<Tally>) {
+    let mut warm = false;
+    loop {
+        let (mut mine, mut saw_warm) = (0, false);
+        let batch = reader
+            .read_batch(|frame| match stamp::find(frame) {
+                Some(s) if s.sender == me => mine += 1,
+                Some(_) => {}
+                None => saw_warm |= !is_history(frame) && find_warm(frame).is_some(),
+            })
+            .await;
+        permits.add_permits(mine);
+        if saw_warm && !warm {
+            warm = true;
+            tally.warmed.fetch_add(1, Relaxed);
+        }
+        if !matches!(batch, Ok(Batch::Open)) {
+            return;
+        }
+    }
+}
+
+/// Sends warm-up messages until every member has seen one live (a connection is open before
+/// the server has added it to its room, and a message stored before a member's join comes to
+/// it as history), then returns. Warm-ups are never counted.
+async fn warm_up(writers: &[SharedWriter], tally: &Tally, members: u64) -> Result<(), String> {
+    let bound = Instant::now() + Duration::from_secs(30);
+    while tally.warmed.load(Relaxed) < members {
+        for (p, w) in writers.iter().enumerate() {
+            let frame = warm_frame(p as u32);
+            w.lock()
+                .await
+                .text(&frame)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let round = Instant::now() + Duration::from_secs(2);
+        while tally.warmed.load(Relaxed) < members && Instant::now() < round {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Instant::now() > bound {
+            return Err(format!(
+                "warm-up: only {} of {members} members got a message within 30 s",
+                tally.warmed.load(Relaxed)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How one publisher sends.
+struct Sending {
+    count: u64,
+    payload: usize,
+    /// Time between two sends at a fixed rate, and this publisher's first send.
+    pace: Option<(Duration, Instant)>,
+    deadline: Instant,
+}
+
+/// Sends `count` stamped messages; how many went out before the deadline.
+async fn publish(me: u32, writer: SharedWriter, permits: Arc<Semaphore>, how: Sending) -> u64 {
+    let mut ticker = how
+        .pace
+        .map(|(gap, first)| tokio::time::interval_at(first, gap));
+    let mut frame = Vec::with_capacity(how.payload + 32);
+    let mut sent = 0;
+    for seq in 0..how.count {
+        if let Some(t) = ticker.as_mut() {
+            if tokio::time::timeout_at(how.deadline, t.tick())
+                .await
+                .is_err()
+            {
+                break;
             }
         }
+        match tokio::time::timeout_at(how.deadline, permits.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => break,
+        }
+        chat_frame(&mut frame, me, seq, how.payload);
+        let send = async { writer.lock().await.text(&frame).await };
+        if !matches!(
+            tokio::time::timeout_at(how.deadline, send).await,
+            Ok(Ok(()))
+        ) {
+            break;
+        }
+        sent += 1;
     }
+    sent
 }
 
 /// Runs the workload.
 pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
-    if args.publishers < args.rooms {
-        return Err("need at least one publisher per room".into());
+    if args.rooms == 0 || args.publishers < args.rooms {
+        return Err("need at least one room and one publisher per room".into());
     }
     let room_url = |i: usize| {
-        format!(
-            "{url}{}",
-            args.path_template.replace("{room}", &format!("bench-{i}"))
-        )
+        let room = format!("bench-{}", i % args.rooms);
+        format!("{url}{}", args.path_template.replace("{room}", &room))
     };
-    let started = Instant::now();
-    let subs = futures_util::stream::iter(0..args.subscribers)
-        .map(|i| {
-            let u = room_url(i % args.rooms);
-            async move {
-                connect(&u)
-                    .await
-                    .map(|(_, source)| (i % args.rooms, source))
-            }
-        })
-        .buffer_unordered(args.connect_concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    // Refused subscribers are reported, not fatal: the rest are measured.
-    let failed = subs.iter().filter(|s| s.is_err()).count();
-    if let Some(Err(e)) = subs.iter().find(|s| s.is_err()) {
-        eprintln!("hub-bench: {failed} subscriber connections failed, e.g. {e}");
+    let within = Duration::from_secs(10);
+    let subs = connect_all(
+        (0..args.subscribers).map(room_url).collect(),
+        BIG_BUFFER,
+        args.connect_concurrency,
+        within,
+    )
+    .await;
+    let pubs = connect_all(
+        (0..args.publishers).map(room_url).collect(),
+        SMALL_BUFFER.max(args.payload * 4),
+        args.connect_concurrency,
+        within,
+    )
+    .await;
+    if pubs.failed > 0 {
+        return Err(format!("{} publishers could not connect", pubs.failed));
     }
-    let subs: Vec<(usize, Source)> = subs.into_iter().filter_map(Result::ok).collect();
-    let connect_secs = started.elapsed().as_secs_f64();
-    let mut subs_per_room = vec![0u64; args.rooms];
+
     let tally = Arc::new(Tally::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut readers = Vec::new();
-    for (room, source) in subs {
-        subs_per_room[room] += 1;
-        readers.push(tokio::spawn(subscriber(
-            source,
-            tally.clone(),
-            stop_rx.clone(),
-        )));
-    }
-
-    // Publishers: also members; their own echoes open the window.
-    let mut pubs = Vec::new();
-    let mut pubs_per_room = vec![0u64; args.rooms];
-    for p in 0..args.publishers {
-        let room = p % args.rooms;
-        pubs_per_room[room] += 1;
-        let (sink, source) = connect(&room_url(room)).await?;
-        let permits = Arc::new(Semaphore::new(args.window));
-        tokio::spawn(echoes(source, permits.clone(), format!(":p{p}:")));
-        pubs.push((p, sink, permits));
-    }
-    // Warm-up: one unmeasured message per publisher, seen by every subscriber of its room,
-    // proves every member has joined before measuring starts.
-    let warm_expected: u64 = (0..args.rooms)
-        .map(|r| subs_per_room[r] * pubs_per_room[r])
-        .sum();
-    for (p, sink, _) in &mut pubs {
-        sink.send(Message::text(chat_frame(&format!("w:{p}"))))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let warm_deadline = Instant::now() + Duration::from_secs(30);
-    while tally.warm.load(Relaxed) < warm_expected {
-        if Instant::now() > warm_deadline {
-            return Err(format!(
-                "only {} of {warm_expected} warm-up deliveries arrived",
-                tally.warm.load(Relaxed)
-            ));
+    let mut subs_per_room = vec![0u64; args.rooms];
+    let mut readers: Vec<JoinHandle<()>> = Vec::new();
+    for (i, conn) in subs.conns.into_iter().enumerate() {
+        if let Some((reader, _writer)) = conn {
+            subs_per_room[i % args.rooms] += 1;
+            readers.push(tokio::spawn(subscriber(reader, tally.clone())));
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let open_subs: u64 = subs_per_room.iter().sum();
+    // Open loop at a rate: a window no run fills (echoes give permits back, so it must stay
+    // well below the semaphore's maximum).
+    let window = args
+        .window
+        .unwrap_or(if args.rate.is_some() { 1 << 32 } else { 64 });
+    let mut writers = Vec::new();
+    let mut permits = Vec::new();
+    for (p, conn) in pubs.conns.into_iter().enumerate() {
+        let (reader, writer) = conn.ok_or("a publisher could not connect")?;
+        let window = Arc::new(Semaphore::new(window));
+        readers.push(tokio::spawn(echoes(
+            reader,
+            p as u32,
+            window.clone(),
+            tally.clone(),
+        )));
+        writers.push(writer);
+        permits.push(window);
+    }
+    let members = open_subs + args.publishers as u64;
+    if let Err(e) = warm_up(&writers, &tally, members).await {
+        readers.iter().for_each(JoinHandle::abort);
+        return Err(e);
     }
 
-    let total = match args.rate {
+    let planned = match args.rate {
         Some(rate) => (rate * args.duration).round() as u64,
         None => args.messages,
     };
-    let per_pub = total / args.publishers as u64;
-    let gap = args
-        .rate
-        .map(|rate| Duration::from_secs_f64(args.publishers as f64 / rate));
-    let before = sample(pid);
+    let clock = Clock::start(pid);
     let first_send = now_nanos();
-    let publish_start = Instant::now();
-    let bound = Duration::from_secs_f64(args.timeout);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(args.timeout);
+    let n = args.publishers as u64;
     let mut senders = Vec::new();
-    for (p, mut sink, permits) in pubs {
-        let payload = args.payload;
-        senders.push(tokio::spawn(async move {
-            let mut ticker = gap.map(tokio::time::interval);
-            for seq in 0..per_pub {
-                if let Some(t) = ticker.as_mut() {
-                    t.tick().await;
-                }
-                let Ok(permit) = permits.acquire().await else {
-                    break;
-                };
-                permit.forget();
-                let mut text = stamped(0, 0).replacen(":0:", &format!(":p{p}:{seq}:"), 1);
-                while text.len() < payload {
-                    text.push('x');
-                }
-                if sink.send(Message::text(chat_frame(&text))).await.is_err() {
-                    break;
-                }
-                if publish_start.elapsed() > bound {
-                    break;
-                }
-            }
-            sink
-        }));
+    for (p, (writer, window)) in writers.iter().zip(&permits).enumerate() {
+        // Publisher p sends every n-th message; at a rate, their sends interleave evenly.
+        let count = planned / n + u64::from((p as u64) < planned % n);
+        let pace = args.rate.map(|rate| {
+            let gap = Duration::from_secs_f64(n as f64 / rate);
+            (gap, start + gap.mul_f64(p as f64 / n as f64))
+        });
+        let how = Sending {
+            count,
+            payload: args.payload,
+            pace,
+            deadline,
+        };
+        senders.push(tokio::spawn(publish(
+            p as u32,
+            writer.clone(),
+            window.clone(),
+            how,
+        )));
     }
-    let mut sinks = Vec::new();
-    for s in senders {
-        sinks.push(s.await.map_err(|e| e.to_string())?);
+    let mut expected = 0;
+    let mut sent = 0;
+    for (p, s) in senders.into_iter().enumerate() {
+        let count = s.await.map_err(|e| e.to_string())?;
+        sent += count;
+        expected += count * subs_per_room[p % args.rooms];
     }
-    let sent = per_pub * args.publishers as u64;
-    let expected: u64 = (0..args.rooms)
-        .map(|r| subs_per_room[r] * pubs_per_room[r] * per_pub)
-        .sum();
-    // Wait for the stragglers: until all arrived, nothing moved for 3 s, or the bound.
+    // Stragglers: until all arrived, nothing moved for --stall seconds, or the bound.
+    let stall = Duration::from_secs_f64(args.stall);
     let mut last = (tally.delivered.load(Relaxed), Instant::now());
     let mut timed_out = false;
     while tally.delivered.load(Relaxed) < expected {
         let now = tally.delivered.load(Relaxed);
         if now != last.0 {
             last = (now, Instant::now());
-        } else if last.1.elapsed() > Duration::from_secs(3) {
+        } else if last.1.elapsed() > stall {
             break;
         }
-        if publish_start.elapsed() > bound {
+        if Instant::now() >= deadline {
             timed_out = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let after = sample(pid);
-    let elapsed = publish_start.elapsed();
-    let _ = stop_tx.send(true);
-    let mut hist = histogram();
-    for r in readers {
-        if let Ok(h) = r.await {
-            hist.add(h).map_err(|e| e.to_string())?;
-        }
-    }
-    drop(sinks);
-    let delivered = tally.delivered.load(Relaxed);
-    let span = (tally.last_nanos.load(Relaxed).saturating_sub(first_send)) as f64 / 1e9;
+    timed_out |= sent < planned;
     let mut report = Report {
         workload: match args.rate {
             Some(rate) => format!(
-                "fanout {} rooms x {} subs, {rate} msg/s for {} s",
-                args.rooms, args.subscribers, args.duration
+                "fanout {} room(s) x {} subs, {rate} msg/s for {} s, {} B",
+                args.rooms, args.subscribers, args.duration, args.payload
             ),
             None => format!(
-                "fanout {} rooms x {} subs, {} msgs",
-                args.rooms, args.subscribers, total
+                "fanout {} room(s) x {} subs, {planned} msgs, {} B",
+                args.rooms, args.subscribers, args.payload
             ),
         },
         peer: peer.to_string(),
         connections: args.subscribers + args.publishers,
-        connect_per_s: args.subscribers as f64 / connect_secs.max(1e-9),
+        failed_connections: subs.failed,
+        connect_per_s: open_subs as f64 / subs.secs.max(1e-9),
+        planned_messages: planned,
         messages: sent,
-        expected,
-        deliveries: delivered,
-        loss: if expected == 0 {
-            0.0
-        } else {
-            1.0 - delivered as f64 / expected as f64
-        },
-        deliveries_per_s: if span > 0.0 {
-            delivered as f64 / span
-        } else {
-            0.0
-        },
-        seconds: elapsed.as_secs_f64(),
         timed_out,
-        failed_connections: failed,
         ..Report::default()
     };
-    report.latencies(&hist);
-    report.server(before, after, elapsed);
+    clock.stop(&mut report);
+    readers.iter().for_each(JoinHandle::abort);
+    let delivered = tally.delivered.load(Relaxed);
+    report.deliveries(expected, delivered);
+    let span = tally.last_nanos.load(Relaxed).saturating_sub(first_send) as f64 / 1e9;
+    report.deliveries_per_s = if span > 0.0 {
+        delivered as f64 / span
+    } else {
+        0.0
+    };
+    report.latencies(&tally.latencies);
+    drop(writers);
     Ok(report)
 }

@@ -1,11 +1,14 @@
-//! Idle connections: how much resident memory each costs the server.
+//! Idle connections: how much resident memory each one costs the server.
+//!
+//! The server's RSS is read before the first connection and again once all are open and the
+//! server has had two seconds to finish its joins; the difference over the number open is the
+//! cost of one connection (its socket buffers, session state and room membership).
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
-use crate::report::{sample, Report};
-use crate::wire::connect;
+use crate::client::connect_all;
+use crate::procfs;
+use crate::report::{Clock, Report};
 
 /// Idle options.
 #[derive(Debug, clap::Args)]
@@ -16,52 +19,53 @@ pub struct Args {
     /// Rooms they are spread over.
     #[arg(long, default_value_t = 50)]
     rooms: usize,
-    /// Socket path; `{room}` is replaced by the room name.
+    /// Seconds to wait, once all are open, before reading the server's memory.
+    #[arg(long, default_value_t = 2.0)]
+    settle: f64,
+    /// Socket path; `{room}` is replaced by the room name (`idle-<n>`).
     #[arg(long, default_value = "/ws/chat/{room}/")]
     path_template: String,
     /// Connections opened at once.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     connect_concurrency: usize,
 }
 
+/// Read buffer per idle connection: they receive nothing, so the generator keeps them small.
+const IDLE_BUFFER: usize = 256;
+
 /// Runs the workload.
 pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
-    let before = sample(pid);
-    let started = std::time::Instant::now();
-    let conns = futures_util::stream::iter(0..args.connections)
+    let before = procfs::sample(pid);
+    let clock = Clock::start(pid);
+    let urls = (0..args.connections)
         .map(|i| {
-            let u = format!(
-                "{url}{}",
-                args.path_template
-                    .replace("{room}", &format!("idle-{}", i % args.rooms))
-            );
-            async move { connect(&u).await }
+            let room = format!("idle-{}", i % args.rooms.max(1));
+            format!("{url}{}", args.path_template.replace("{room}", &room))
         })
-        .buffer_unordered(args.connect_concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    // A server that refuses some connections is reported, not aborted.
-    let failed = conns.iter().filter(|c| c.is_err()).count();
-    if let Some(Err(e)) = conns.iter().find(|c| c.is_err()) {
-        eprintln!("hub-bench: {failed} connections failed, e.g. {e}");
-    }
-    let conns: Vec<_> = conns.into_iter().filter_map(Result::ok).collect();
-    let connect_secs = started.elapsed().as_secs_f64();
-    // Let the server finish joins and settle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = sample(pid);
-    let n = conns.len();
-    let report = Report {
-        workload: format!("idle {n} connections"),
+        .collect();
+    let opened = connect_all(
+        urls,
+        IDLE_BUFFER,
+        args.connect_concurrency,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+    let n = opened.conns.iter().flatten().count();
+    let mut report = Report {
+        workload: format!(
+            "idle {} connections in {} rooms",
+            args.connections, args.rooms
+        ),
         peer: peer.to_string(),
-        connections: n,
-        connect_per_s: n as f64 / connect_secs.max(1e-9),
-        server_rss_kib: after.rss_kib,
-        rss_per_conn_kib: after.rss_kib.saturating_sub(before.rss_kib) as f64 / n.max(1) as f64,
-        seconds: connect_secs,
-        failed_connections: failed,
+        connections: args.connections,
+        failed_connections: opened.failed,
+        connect_per_s: n as f64 / opened.secs.max(1e-9),
         ..Report::default()
     };
-    drop(conns);
+    clock.stop(&mut report);
+    report.rss_per_conn_kib =
+        report.server_rss_kib.saturating_sub(before.rss_kib) as f64 / n.max(1) as f64;
+    drop(opened);
     Ok(report)
 }

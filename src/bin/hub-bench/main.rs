@@ -1,16 +1,26 @@
-//! hub-bench: a load generator for realtime-hub and the servers it is compared with.
+//! hub-bench: the load generator for realtime-hub and the servers it is compared with.
 //!
 //! It speaks the Django Channels tutorial's chat protocol (`/ws/chat/{room}/`, `{"message"}`
-//! out, `{"message","user",…}` back to every member), which every peer in `scripts/bench.sh`
-//! serves, and the guitar protocol for the practice-pair workload. Each message carries its
-//! send time; receivers find it by a byte search (no JSON parsing) and record the latency.
-//! Results: a human table on stderr and one JSON line on stdout.
+//! in, `{"message", "user", …}` out to every member of the room), which every peer in
+//! `scripts/bench.sh` serves, and realtime-hub's guitar dialect for the practice-pair workload.
+//! Every measured message carries its send time; receivers find it by a byte search, not a JSON
+//! parse, in frames read by a lean client that parses whole socket reads in place, so the
+//! generator's one core is not what is measured (its own CPU is reported beside the server's).
+//! Results: a table and then one JSON line, on stdout.
+//!
+//! # Layout
+//! - `client`: WebSocket upgrade, frame reading and masked writing.
+//! - `stamp`: the send-time marker in every measured message and how it is found.
+//! - `fanout`, `idle`, `pairs`: the workloads.
+//! - `report`, `procfs`: latencies, rates and the CPU and memory of both processes.
 
+mod client;
 mod fanout;
 mod idle;
 mod pairs;
+mod procfs;
 mod report;
-mod wire;
+mod stamp;
 
 use clap::{Parser, Subcommand};
 
@@ -18,13 +28,13 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "hub-bench",
-    about = "Load generator for realtime-hub and its peers"
+    about = "Load generator for realtime-hub and its peers (chat protocol)"
 )]
-pub struct Cli {
+struct Cli {
     /// Base URL of the server, e.g. ws://127.0.0.1:8000.
     #[arg(long, default_value = "ws://127.0.0.1:8000", global = true)]
     url: String,
-    /// The server's PID, for CPU and memory from /proc.
+    /// The server's PID, for its CPU and memory from /proc.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
     /// Name of the server in the report.
@@ -37,11 +47,11 @@ pub struct Cli {
 
 /// The workloads.
 #[derive(Debug, Subcommand)]
-pub enum Workload {
+enum Workload {
     /// N subscribers in R rooms, P publishers: M messages as fast as a window allows, or a
     /// fixed rate for a duration.
     Fanout(fanout::Args),
-    /// N idle connections: resident memory per connection.
+    /// N idle connections: the server's resident memory per connection.
     Idle(idle::Args),
     /// Many two-device rooms: one device sends at a rate, the other measures latency.
     Pairs(pairs::Args),
@@ -50,10 +60,11 @@ pub enum Workload {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let cli = Cli::parse();
+    let url = cli.url.trim_end_matches('/');
     let result = match cli.workload {
-        Workload::Fanout(args) => fanout::run(&cli.url, &cli.peer, cli.server_pid, args).await,
-        Workload::Idle(args) => idle::run(&cli.url, &cli.peer, cli.server_pid, args).await,
-        Workload::Pairs(args) => pairs::run(&cli.url, &cli.peer, cli.server_pid, args).await,
+        Workload::Fanout(args) => fanout::run(url, &cli.peer, cli.server_pid, args).await,
+        Workload::Idle(args) => idle::run(url, &cli.peer, cli.server_pid, args).await,
+        Workload::Pairs(args) => pairs::run(url, &cli.peer, cli.server_pid, args).await,
     };
     match result {
         Ok(report) => report.print(),

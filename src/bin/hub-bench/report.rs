@@ -1,97 +1,123 @@
-//! Results: latency percentiles, rates, and the server's CPU and memory from /proc.
+//! Results: latency percentiles, rates, loss, and both processes' CPU and memory; printed as a
+//! table for people and one JSON line (the last line on stdout) for `scripts/bench.sh`.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// A latency histogram in microseconds (1 µs to 10 min, 3 significant digits).
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+use crate::procfs::{self, Sample};
+
+/// Latencies of every delivery, shared by all receiving tasks.
+///
+/// One histogram behind a lock, fed a batch at a time (one lock per socket read, not per
+/// frame), instead of one histogram per connection: at 3 significant digits a histogram is
+/// ~150 KiB, and a thousand of them would cost the generator memory and cache for nothing.
+pub struct Latencies(Mutex<Histogram<u64>>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        // 1 µs to 10 min: every bound in this tool is shorter.
+        Self(Mutex::new(
+            Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds"),
+        ))
+    }
 }
 
-/// CPU ticks and memory of a process.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcSample {
-    /// utime + stime, in clock ticks (100 per second on Linux).
-    pub ticks: u64,
-    /// Resident set, KiB.
-    pub rss_kib: u64,
-    /// Peak resident set, KiB.
-    pub hwm_kib: u64,
+impl Latencies {
+    /// Records `now - sent` for each send time, in microseconds.
+    pub fn record(&self, now_nanos: u64, sent: &[u64]) {
+        let mut h = self.0.lock().expect("histogram lock");
+        for &s in sent {
+            h.saturating_record(now_nanos.saturating_sub(s) / 1000);
+        }
+    }
 }
 
-/// Reads /proc/<pid>; zeros when there is no such process.
-pub fn sample(pid: Option<u32>) -> ProcSample {
-    let Some(pid) = pid else {
-        return ProcSample::default();
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    ProcSample {
-        ticks: tick(11) + tick(12),
-        rss_kib: kib("VmRSS:"),
-        hwm_kib: kib("VmHWM:"),
+/// Samples of the server and of the generator at the start of the measured phase.
+pub struct Clock {
+    pid: Option<u32>,
+    started: Instant,
+    server: Sample,
+    generator: Sample,
+}
+
+impl Clock {
+    /// Starts the measured phase.
+    pub fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            started: Instant::now(),
+            server: procfs::sample(pid),
+            generator: procfs::sample(None),
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Fills the report's CPU, memory and duration fields at the end of the measured phase.
+    pub fn stop(&self, report: &mut Report) {
+        let elapsed = self.started.elapsed();
+        let server = procfs::sample(self.pid);
+        let generator = procfs::sample(None);
+        report.seconds = elapsed.as_secs_f64();
+        report.server_cpu_pct = procfs::cpu_pct(self.server, server, elapsed);
+        report.generator_cpu_pct = procfs::cpu_pct(self.generator, generator, elapsed);
+        report.server_rss_kib = server.rss_kib;
+        report.server_peak_rss_kib = server.hwm_kib;
     }
 }
 
 /// One workload's result, printed as a table and as one JSON line.
 #[derive(Debug, Serialize, Default)]
 pub struct Report {
-    /// Workload name.
+    /// Workload, with its sizes.
     pub workload: String,
-    /// Server name.
+    /// Server name, as given by `--peer`.
     pub peer: String,
     /// Connections opened.
     pub connections: usize,
-    /// Connections opened per second.
+    /// Connections the server refused or that failed to open within the bound.
+    pub failed_connections: usize,
+    /// Connections opened per second (handshakes done, concurrently).
     pub connect_per_s: f64,
-    /// Messages published.
+    /// Messages the workload meant to send.
+    pub planned_messages: u64,
+    /// Messages sent before the time bound.
     pub messages: u64,
-    /// Deliveries expected (messages × recipients).
+    /// Deliveries expected for the messages sent (messages × recipients).
     pub expected: u64,
-    /// Deliveries received.
+    /// Deliveries received before the bound.
     pub deliveries: u64,
-    /// Fraction not received within the bound.
+    /// Fraction of expected deliveries not received before the bound.
     pub loss: f64,
     /// Deliveries per second, from the first send to the last delivery.
     pub deliveries_per_s: f64,
-    /// Latency percentiles, milliseconds.
+    /// Median send-to-receive latency, milliseconds.
     pub p50_ms: f64,
-    /// 90th percentile.
+    /// 90th percentile latency, milliseconds.
     pub p90_ms: f64,
-    /// 99th percentile.
+    /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
-    /// 99.9th percentile.
+    /// 99.9th percentile latency, milliseconds.
     pub p999_ms: f64,
-    /// Largest latency.
+    /// Largest latency, milliseconds.
     pub max_ms: f64,
-    /// Server CPU use during the run, percent of one core.
+    /// Server CPU during the measured phase, percent of one core.
     pub server_cpu_pct: f64,
+    /// Generator CPU during the measured phase, percent of one core (near 100: the generator
+    /// may have been the limit).
+    pub generator_cpu_pct: f64,
     /// Server resident memory at the end, KiB.
     pub server_rss_kib: u64,
     /// Server peak resident memory, KiB.
     pub server_peak_rss_kib: u64,
-    /// Resident memory per connection (idle workload), KiB.
+    /// Server resident memory added per open connection (idle workload), KiB.
     pub rss_per_conn_kib: f64,
-    /// Connections the server refused or failed to open.
-    pub failed_connections: usize,
     /// Seconds the measured phase took.
     pub seconds: f64,
     /// Whether the run hit its time bound before everything arrived.
@@ -100,11 +126,12 @@ pub struct Report {
 
 impl Report {
     /// Fills the latency fields from a histogram of microseconds.
-    pub fn latencies(&mut self, h: &Histogram<u64>) {
-        let ms = |v: u64| v as f64 / 1000.0;
+    pub fn latencies(&mut self, latencies: &Latencies) {
+        let h = latencies.0.lock().expect("histogram lock");
         if h.is_empty() {
             return;
         }
+        let ms = |v: u64| v as f64 / 1000.0;
         self.p50_ms = ms(h.value_at_quantile(0.5));
         self.p90_ms = ms(h.value_at_quantile(0.9));
         self.p99_ms = ms(h.value_at_quantile(0.99));
@@ -112,45 +139,58 @@ impl Report {
         self.max_ms = ms(h.max());
     }
 
-    /// Fills CPU and memory from samples taken at the start and end of `elapsed`.
-    pub fn server(&mut self, start: ProcSample, end: ProcSample, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64().max(1e-9);
-        self.server_cpu_pct = (end.ticks.saturating_sub(start.ticks)) as f64 / 100.0 / secs * 100.0;
-        self.server_rss_kib = end.rss_kib;
-        self.server_peak_rss_kib = end.hwm_kib;
+    /// Fills `expected`, `deliveries` and `loss`.
+    pub fn deliveries(&mut self, expected: u64, delivered: u64) {
+        self.expected = expected;
+        self.deliveries = delivered;
+        self.loss = if expected == 0 {
+            0.0
+        } else {
+            1.0 - (delivered.min(expected) as f64 / expected as f64)
+        };
     }
 
-    /// The human table (stderr) and the JSON line (stdout).
+    /// The table, then the JSON line, on stdout.
     pub fn print(&self) {
-        eprintln!("┌ {} on {}", self.workload, self.peer);
-        eprintln!(
-            "│ connections {:>8}   connect/s {:>10.0}   failed {}",
+        println!("┌ {} — {}", self.workload, self.peer);
+        println!(
+            "│ connections  {:>9}   connect/s {:>9.0}   failed {}",
             self.connections, self.connect_per_s, self.failed_connections
         );
-        eprintln!(
-            "│ messages    {:>8}   deliveries {:>9} of {} (loss {:.2}%)",
-            self.messages,
-            self.deliveries,
-            self.expected,
-            self.loss * 100.0
-        );
-        eprintln!(
-            "│ deliveries/s {:>12.0}   in {:.2} s{}",
-            self.deliveries_per_s,
-            self.seconds,
-            if self.timed_out {
-                " (time bound hit)"
-            } else {
-                ""
-            }
-        );
-        eprintln!(
-            "│ latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-            self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
-        );
-        eprintln!(
-            "└ server cpu {:.0}%  rss {} KiB  rss/conn {:.1} KiB",
-            self.server_cpu_pct, self.server_rss_kib, self.rss_per_conn_kib
+        if self.planned_messages > 0 {
+            println!(
+                "│ messages     {:>9}   of {} planned",
+                self.messages, self.planned_messages
+            );
+            println!(
+                "│ deliveries   {:>9}   of {} expected (loss {:.2}%)",
+                self.deliveries,
+                self.expected,
+                self.loss * 100.0
+            );
+            println!(
+                "│ deliveries/s {:>9.0}   over {:.2} s{}",
+                self.deliveries_per_s,
+                self.seconds,
+                if self.timed_out {
+                    "  (time bound hit)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "│ latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}",
+                self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
+            );
+        } else {
+            println!("│ rss/conn     {:>9.1} KiB", self.rss_per_conn_kib);
+        }
+        println!(
+            "└ server cpu {:.0}%  rss {} KiB (peak {})   generator cpu {:.0}%",
+            self.server_cpu_pct,
+            self.server_rss_kib,
+            self.server_peak_rss_kib,
+            self.generator_cpu_pct
         );
         println!(
             "{}",

@@ -1,4 +1,5 @@
-"""The tutorial's ChatConsumer (part 3, async), answering with the user name as the seed does."""
+"""The tutorial's ChatConsumer (part 3, asynchronous), answering with a user name as the chat
+protocol of this benchmark does (the tutorial's own sends `{"message"}` alone)."""
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -6,7 +7,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        self.room_group_name = "chat_" + self.scope["url_route"]["kwargs"]["room_name"]
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.room_group_name = f"chat_{self.room_name}"
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
 

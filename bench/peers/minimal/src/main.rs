@@ -36,9 +36,19 @@ async fn serve(tcp: TcpStream, rooms: Rooms) {
     };
     // Small buffers, as a lean server would configure them (tungstenite's defaults are 128 KiB
     // each, which would make this reference look heavier than it needs to be).
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096);
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await else { return };
-    let tx = rooms.lock().unwrap().entry(path).or_insert_with(|| broadcast::channel(4096).0).clone();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
+    else {
+        return;
+    };
+    let tx = rooms
+        .lock()
+        .unwrap()
+        .entry(path)
+        .or_insert_with(|| broadcast::channel(4096).0)
+        .clone();
     let mut rx = tx.subscribe();
     let (mut sink, mut stream) = ws.split();
     let writer = tokio::spawn(async move {
