@@ -66,6 +66,7 @@ pub async fn run_with_bus(
             )
             .configure(crate::http::routes)
             .configure(crate::dialects::routes)
+            .default_service(web::to(crate::http::not_found))
     })
     .workers(config.workers)
     .disable_signals()

@@ -24,6 +24,10 @@ async fn health_and_readiness() {
         get("/readyz").await,
         (200, json!({"status": "ready", "database": "ok"}))
     );
+    assert_eq!(
+        get("/no/such/page").await,
+        (404, json!({"error": "not found"}))
+    );
 }
 
 #[tokio::test]

@@ -76,6 +76,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
+/// Any path nothing else serves: a JSON 404, like every other error the hub returns.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not found"}))
+}
+
 async fn index() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, "/chat/lobby/"))
