@@ -383,6 +383,36 @@ async fn the_list_is_newest_first_with_a_cursor() {
     }
 }
 
+/// Community 1, "band": alice created it and added bob.
+async fn band(app: &TestApp, p: &People) {
+    let create = json!({"name": "band"});
+    assert_eq!(
+        api(
+            app,
+            "POST",
+            "/api/communities/",
+            Some(&p.alice),
+            Some(create)
+        )
+        .await
+        .0,
+        201
+    );
+    let add = json!({"user_id": 2});
+    assert_eq!(
+        api(
+            app,
+            "POST",
+            "/api/communities/1/members/",
+            Some(&p.alice),
+            Some(add)
+        )
+        .await
+        .0,
+        201
+    );
+}
+
 async fn socket(app: &TestApp, path: &str, token: &str) -> Ws {
     app.ws(&format!("{path}?token={token}")).await
 }
@@ -391,22 +421,7 @@ async fn socket(app: &TestApp, path: &str, token: &str) -> Ws {
 async fn events_reach_every_socket_that_should_get_them_exactly_once() {
     let app = TestApp::spawn();
     let p = people(&app).await;
-    api(
-        &app,
-        "POST",
-        "/api/communities/",
-        Some(&p.alice),
-        Some(json!({"name": "band"})),
-    )
-    .await;
-    api(
-        &app,
-        "POST",
-        "/api/communities/1/members/",
-        Some(&p.alice),
-        Some(json!({"user_id": 2})),
-    )
-    .await;
+    band(&app, &p).await;
 
     let mut bob_a = socket(&app, "/ws/messages/", &p.bob).await;
     let mut bob_b = socket(&app, "/ws/messages", &p.bob).await;
@@ -523,22 +538,7 @@ async fn events_reach_every_socket_that_should_get_them_exactly_once() {
 async fn socket_frames_and_refusals() {
     let app = TestApp::spawn();
     let p = people(&app).await;
-    api(
-        &app,
-        "POST",
-        "/api/communities/",
-        Some(&p.alice),
-        Some(json!({"name": "band"})),
-    )
-    .await;
-    api(
-        &app,
-        "POST",
-        "/api/communities/1/members/",
-        Some(&p.alice),
-        Some(json!({"user_id": 2})),
-    )
-    .await;
+    band(&app, &p).await;
     send(
         &app,
         &p.alice,
