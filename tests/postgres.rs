@@ -156,3 +156,22 @@ async fn messages_and_practice_work_on_postgres() {
     .await;
     assert_eq!(detail["total_practice_seconds"], 42);
 }
+
+#[tokio::test]
+async fn nodes_starting_together_on_a_fresh_database_both_come_up() {
+    let Some(url) = fresh_pg_database() else {
+        return;
+    };
+    let (a, b) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| TestApp::on_bus(&[], LocalBus::default(), Some(url.clone())));
+        let second = scope.spawn(|| TestApp::on_bus(&[], LocalBus::default(), Some(url.clone())));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    for app in [&a, &b] {
+        let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+    let mut on_a = a.ws("/ws/chat/both/").await;
+    on_a.send_json(json!({"message": "one schema"})).await;
+    assert_eq!(on_a.recv_json().await["id"], 1);
+}

@@ -89,9 +89,17 @@ impl Db {
         let mut conn = self.pool.get().map_err(|e| DbError::Pool(e.to_string()))?;
         let applied = match &mut *conn {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConnection::Pg(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
+            DbConnection::Pg(c) => {
+                // Nodes of a cluster starting together on a fresh database would otherwise race
+                // each other's migrations; an advisory lock lets one run them at a time.
+                c.batch_execute("SELECT pg_advisory_lock(724100001)")
+                    .map_err(|e| DbError::Migration(e.to_string()))?;
+                let ran = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len());
+                let _ = c.batch_execute("SELECT pg_advisory_unlock(724100001)");
+                ran
+            }
         }
         .map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(applied)
