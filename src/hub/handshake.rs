@@ -31,6 +31,13 @@ pub fn identify(
     Ok(identity)
 }
 
+/// A socket that needs a user: Origin checked, token required (401 without one), the user
+/// recorded. The dialects that are not anonymous start with this.
+pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Identity, ApiError> {
+    origin::check(req, &state.config.allowed_origins)?;
+    crate::http::rest::user(req, state).await
+}
+
 /// Records the user a token names (id and current name) before it is used anywhere.
 pub async fn remember(state: &AppState, identity: &Identity) -> Result<(), ApiError> {
     let (id, name) = (identity.id, identity.name.clone());

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::event::{Event, Target, UserRef};
-use super::room::{Join, Joined, Publish, Remote, Room, SlowReaderPolicy, StopIfEmpty, Who};
+use super::event::{Event, Target};
+use super::room::{Join, Joined, Publish, Remote, Room, SlowReaderPolicy, StopIfEmpty};
 use super::topic::Topic;
 use crate::metrics::Metrics;
 use crate::relay::{Envelope, Relay, RelayTarget};
@@ -71,11 +71,6 @@ pub struct RoomEmpty {
     /// The room, to tell it apart from a newer room for the same topic.
     pub room: Addr<Room>,
 }
-
-/// The users present in a topic on this node (empty when it has no room).
-#[derive(Message)]
-#[rtype(result = "Vec<UserRef>")]
-pub struct WhoIn(pub Topic);
 
 /// Topic → room, plus the threads rooms run on.
 pub struct Registry {
@@ -250,19 +245,5 @@ impl Handler<Envelope> for Registry {
         if let Some(room) = self.rooms.get(&env.topic) {
             room.do_send(Remote(env));
         }
-    }
-}
-
-impl Handler<WhoIn> for Registry {
-    type Result = ResponseFuture<Vec<UserRef>>;
-
-    fn handle(&mut self, msg: WhoIn, _: &mut Self::Context) -> Self::Result {
-        let room = self.rooms.get(&msg.0).cloned();
-        Box::pin(async move {
-            match room {
-                Some(room) => room.send(Who).await.unwrap_or_default(),
-                None => Vec::new(),
-            }
-        })
     }
 }

@@ -102,11 +102,6 @@ pub struct Since(pub u64);
 #[rtype(result = "bool")]
 pub struct StopIfEmpty;
 
-/// The users present.
-#[derive(Message)]
-#[rtype(result = "Vec<UserRef>")]
-pub struct Who;
-
 /// When a member with a full mailbox stops being a busy reader and becomes a slow one.
 #[derive(Debug, Clone, Copy)]
 pub struct SlowReaderPolicy {
@@ -455,13 +450,5 @@ impl Handler<StopIfEmpty> for Room {
         } else {
             false
         }
-    }
-}
-
-impl Handler<Who> for Room {
-    type Result = MessageResult<Who>;
-
-    fn handle(&mut self, _: Who, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.presence.snapshot())
     }
 }

@@ -38,6 +38,16 @@ pub enum Source {
     Http,
 }
 
+impl Source {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Redis => "redis",
+            Source::Http => "http",
+        }
+    }
+}
+
 /// Delivers a back-end message to its channel.
 pub fn publish(state: &AppState, ingress: &Ingress, source: Source) {
     let (event, target) = message(&ingress.sender, &ingress.data, ingress.target);

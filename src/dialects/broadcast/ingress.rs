@@ -71,7 +71,7 @@ async fn listen(
         tokio::select! {
             msg = messages.next() => match msg {
                 // Malformed payloads are logged and counted inside; the subscription goes on.
-                Some(msg) => { let _ = accept(state, "redis", msg.get_payload_bytes()); }
+                Some(msg) => { let _ = accept(state, Source::Redis, msg.get_payload_bytes()); }
                 None => return Err((redis::ErrorKind::Io, "subscription connection closed").into()),
             },
             _ = shutdown.wait_for(|down| *down) => return Ok(()),
@@ -80,17 +80,13 @@ async fn listen(
 }
 
 /// Validates and publishes one payload; the outcome is counted, never fatal.
-fn accept(state: &AppState, source: &str, payload: &[u8]) -> Result<(), FrameError> {
+fn accept(state: &AppState, from: Source, payload: &[u8]) -> Result<(), FrameError> {
+    let source = from.label();
     let parsed = std::str::from_utf8(payload)
         .map_err(|_| FrameError::NotJson)
         .and_then(protocol::parse_ingress);
     match parsed {
         Ok(ingress) => {
-            let from = if source == "redis" {
-                Source::Redis
-            } else {
-                Source::Http
-            };
             services::broadcast::publish(state, &ingress, from);
             state
                 .metrics
@@ -128,7 +124,7 @@ pub async fn publish_http(
     if !same_secret(given.trim().as_bytes(), key.as_bytes()) {
         return Err(ApiError::Unauthorized("invalid API key".into()));
     }
-    accept(&state, "http", &body).map_err(|e| match e {
+    accept(&state, Source::Http, &body).map_err(|e| match e {
         FrameError::NotJson => ApiError::BadRequest(e.to_string()),
         other => ApiError::Unprocessable(other.to_string()),
     })?;

@@ -72,8 +72,7 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::identify(&req, state, true)?
-            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        let identity = handshake::authenticated(&req, state).await?;
         let channel = identity
             .channel
             .clone()
@@ -81,7 +80,6 @@ async fn connect(
         if !valid_channel(&channel) {
             return Err(ApiError::BadRequest("invalid channel name".into()));
         }
-        handshake::remember(state, &identity).await?;
         let me = Person {
             name: identity.name.clone(),
             id: identity.id,

@@ -55,11 +55,9 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::identify(&req, state, true)?
-            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        let identity = handshake::authenticated(&req, state).await?;
         let id = id.into_inner();
         guitar::check_access(&state.db, id.clone(), identity.id).await?;
-        handshake::remember(state, &identity).await?;
         let dialect = GuitarDialect::new(id, identity.id);
         handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
     };

@@ -88,9 +88,7 @@ async fn connect(
     community: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = async {
-        let identity = handshake::identify(&req, state, true)?
-            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
-        handshake::remember(state, &identity).await?;
+        let identity = handshake::authenticated(&req, state).await?;
         if let Some(c) = community {
             messages::community_access(&state.db, identity.id, c).await?;
         }
