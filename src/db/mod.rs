@@ -107,18 +107,22 @@ impl Db {
 
     /// Runs blocking diesel work on the blocking thread pool with a pooled connection. Every
     /// query goes through here, so no actor or HTTP worker thread ever waits on the database.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    /// The work may fail with a service's own error type, so refusals need no nesting.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| DbError::Pool(e.to_string()))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| E::from(DbError::Pool(e.to_string())))?;
             work(&mut conn)
         })
         .await
-        .map_err(|e| DbError::Task(e.to_string()))?
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
     /// A pooled connection for code that is not async (the command line).

@@ -147,15 +147,14 @@ pub async fn create_session(
     members.retain(|m| *m != owner);
     let id = new_session_id();
     let now = Utc::now().naive_utc();
-    Ok(db
-        .run(move |conn| {
-            let session = store::create(conn, &id, owner, &members, now)?;
-            Ok(view(session, members, Vec::new()))
-        })
-        .await?)
+    db.run(move |conn| {
+        let session = store::create(conn, &id, owner, &members, now)?;
+        Ok(view(session, members, Vec::new()))
+    })
+    .await
 }
 
-/// An open session `user` may use.
+/// An open session `user` may use (404 unknown or closed, 403 not allowed).
 fn usable(
     conn: &mut crate::db::DbConnection,
     id: &str,
@@ -173,46 +172,40 @@ fn usable(
 /// The session with its practice record, for its owner and members (closed ones included).
 pub async fn get_session(db: &Db, id: String, user: i64) -> Result<SessionView, GuitarError> {
     db.run(move |conn| {
-        let Some(session) = store::find(conn, &id)? else {
-            return Ok(Err(GuitarError::NotFound));
-        };
+        let session = store::find(conn, &id)?.ok_or(GuitarError::NotFound)?;
         if !store::may_use(conn, &session, user)? {
-            return Ok(Err(GuitarError::Forbidden));
+            return Err(GuitarError::Forbidden);
         }
         let members = store::members(conn, &id)?;
         let logs = store::logs(conn, &id)?;
-        Ok(Ok(view(session, members, logs)))
+        Ok(view(session, members, logs))
     })
     .await
-    .map_err(GuitarError::from)
-    .and_then(|r| r)
 }
 
 /// Whether `user` may open a socket on the session (404 unknown or closed, 403 not allowed).
 pub async fn check_access(db: &Db, id: String, user: i64) -> Result<(), GuitarError> {
-    db.run(move |conn| Ok(usable(conn, &id, user).map(|_| ())))
-        .await?
+    db.run(move |conn| usable(conn, &id, user).map(|_| ()))
+        .await
 }
 
 /// Closes the session (owner only), ending a practice in progress.
 pub async fn close_session(db: &Db, id: String, user: i64) -> Result<(), GuitarError> {
     let now = Utc::now().naive_utc();
     db.run(move |conn| {
-        let session = match store::find(conn, &id)?.filter(|s| s.closed_at.is_none()) {
-            Some(s) => s,
-            None => return Ok(Err(GuitarError::NotFound)),
-        };
+        let session = store::find(conn, &id)?
+            .filter(|s| s.closed_at.is_none())
+            .ok_or(GuitarError::NotFound)?;
         if session.owner_id != user {
-            return Ok(Err(GuitarError::Forbidden));
+            return Err(GuitarError::Forbidden);
         }
         if let Some(open) = store::open_log(conn, &id)? {
             let seconds = (now - open.started_at).num_seconds().max(0);
             store::end_log(conn, open.id, now, seconds)?;
         }
-        store::close(conn, &id, now)?;
-        Ok(Ok(()))
+        Ok(store::close(conn, &id, now)?)
     })
-    .await?
+    .await
 }
 
 /// Records the chord just played.
@@ -222,9 +215,8 @@ pub async fn change_chord(
     chord: String,
     at: NaiveDateTime,
 ) -> Result<(), GuitarError> {
-    Ok(db
-        .run(move |conn| store::set_chord(conn, &id, &chord, at))
-        .await?)
+    db.run(move |conn| Ok(store::set_chord(conn, &id, &chord, at)?))
+        .await
 }
 
 /// Opens a practice run at `at`; refused while one is in progress.
@@ -236,19 +228,19 @@ pub async fn start_practice(
 ) -> Result<NaiveDateTime, GuitarError> {
     db.run(move |conn| {
         if store::open_log(conn, &id)?.is_some() {
-            return Ok(Err(GuitarError::AlreadyPracticing));
+            return Err(GuitarError::AlreadyPracticing);
         }
         match store::start_log(conn, &id, user, at) {
-            Ok(log) => Ok(Ok(log.started_at)),
+            Ok(log) => Ok(log.started_at),
             // Two starts raced: the unique index let one through.
             Err(DbError::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            ))) => Ok(Err(GuitarError::AlreadyPracticing)),
-            Err(e) => Err(e),
+            ))) => Err(GuitarError::AlreadyPracticing),
+            Err(e) => Err(e.into()),
         }
     })
-    .await?
+    .await
 }
 
 /// Closes the practice in progress at `at`; returns the end and the duration in seconds.
@@ -258,31 +250,28 @@ pub async fn end_practice(
     at: NaiveDateTime,
 ) -> Result<(NaiveDateTime, i64), GuitarError> {
     db.run(move |conn| {
-        let Some(open) = store::open_log(conn, &id)? else {
-            return Ok(Err(GuitarError::NotPracticing));
-        };
+        let open = store::open_log(conn, &id)?.ok_or(GuitarError::NotPracticing)?;
         if at < open.started_at {
-            return Ok(Err(GuitarError::EndBeforeStart));
+            return Err(GuitarError::EndBeforeStart);
         }
         let seconds = (at - open.started_at).num_seconds();
         store::end_log(conn, open.id, at, seconds)?;
-        Ok(Ok((at, seconds)))
+        Ok((at, seconds))
     })
-    .await?
+    .await
 }
 
 /// The chord and practice state a late joiner needs.
 pub async fn live_state(db: &Db, id: String) -> Result<LiveState, GuitarError> {
-    Ok(db
-        .run(move |conn| {
-            let session = store::find(conn, &id)?;
-            let open = store::open_log(conn, &id)?;
-            Ok(LiveState {
-                chord: session.and_then(|s| s.current_chord),
-                practice_started: open.map(|l| l.started_at),
-            })
+    db.run(move |conn| {
+        let session = store::find(conn, &id)?;
+        let open = store::open_log(conn, &id)?;
+        Ok(LiveState {
+            chord: session.and_then(|s| s.current_chord),
+            practice_started: open.map(|l| l.started_at),
         })
-        .await?)
+    })
+    .await
 }
 
 #[cfg(test)]

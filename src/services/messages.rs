@@ -48,6 +48,12 @@ impl MessagesError {
     }
 }
 
+impl From<diesel::result::Error> for MessagesError {
+    fn from(e: diesel::result::Error) -> MessagesError {
+        MessagesError::Db(e.into())
+    }
+}
+
 impl From<MessagesError> for ApiError {
     fn from(e: MessagesError) -> ApiError {
         match e {
@@ -241,36 +247,34 @@ pub async fn create_message(
     }
     let now = Utc::now().naive_utc();
     db.run(move |conn| {
-        let result =
-            conn.transaction(|conn| -> Result<Result<Delivery, MessagesError>, DbError> {
-                if !store::user_exists(conn, compose.recipient_id)? {
-                    return Ok(Err(MessagesError::NotFound("recipient not found")));
+        conn.transaction(|conn| {
+            if !store::user_exists(conn, compose.recipient_id)? {
+                return Err(MessagesError::NotFound("recipient not found"));
+            }
+            if let Some(c) = compose.community_id {
+                if store::find_community(conn, c)?.is_none() {
+                    return Err(MessagesError::NotFound("community not found"));
                 }
-                if let Some(c) = compose.community_id {
-                    if store::find_community(conn, c)?.is_none() {
-                        return Ok(Err(MessagesError::NotFound("community not found")));
-                    }
-                    if !store::is_member(conn, c, sender)?
-                        || !store::is_member(conn, c, compose.recipient_id)?
-                    {
-                        return Ok(Err(MessagesError::Forbidden(
-                            "sender and recipient must both be members of the community",
-                        )));
-                    }
+                if !store::is_member(conn, c, sender)?
+                    || !store::is_member(conn, c, compose.recipient_id)?
+                {
+                    return Err(MessagesError::Forbidden(
+                        "sender and recipient must both be members of the community",
+                    ));
                 }
-                let new = NewMessage {
-                    sender_id: sender,
-                    recipient_id: compose.recipient_id,
-                    community_id: compose.community_id,
-                    subject: compose.subject,
-                    body: compose.body,
-                };
-                let stored = store::insert(conn, &new, now)?;
-                Ok(Ok(delivery(conn, stored)?))
-            })?;
-        Ok(result)
+            }
+            let new = NewMessage {
+                sender_id: sender,
+                recipient_id: compose.recipient_id,
+                community_id: compose.community_id,
+                subject: compose.subject,
+                body: compose.body,
+            };
+            let stored = store::insert(conn, &new, now)?;
+            Ok(delivery(conn, stored)?)
+        })
     })
-    .await?
+    .await
 }
 
 /// A message visible to `user` (sender or recipient); others get "not found".
@@ -282,28 +286,29 @@ fn visible(conn: &mut DbConnection, id: i64, user: i64) -> Result<Message, Messa
 
 /// One message, for its sender or recipient.
 pub async fn get_message(db: &Db, user: i64, id: i64) -> Result<MessageView, MessagesError> {
-    db.run(move |conn| Ok(visible(conn, id, user).and_then(|m| Ok(one_view(conn, m)?))))
-        .await?
+    db.run(move |conn| {
+        let message = visible(conn, id, user)?;
+        Ok(one_view(conn, message)?)
+    })
+    .await
 }
 
 /// Marks a message read (recipient only; the first read time is kept).
 pub async fn mark_read(db: &Db, user: i64, id: i64) -> Result<Delivery, MessagesError> {
     let now = Utc::now().naive_utc();
     db.run(move |conn| {
-        let message = match visible(conn, id, user) {
-            Ok(m) if m.recipient_id == user => m,
-            Ok(_) => {
-                return Ok(Err(MessagesError::Forbidden(
-                    "only the recipient can mark a message read",
-                )))
-            }
-            Err(e) => return Ok(Err(e)),
-        };
+        let message = visible(conn, id, user)?;
+        if message.recipient_id != user {
+            return Err(MessagesError::Forbidden(
+                "only the recipient can mark a message read",
+            ));
+        }
         store::mark_read(conn, message.id, now)?;
-        let stored = store::find(conn, message.id)?.ok_or(diesel::result::Error::NotFound)?;
-        Ok(Ok(delivery(conn, stored)?))
+        let stored = store::find(conn, message.id)?
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        Ok(delivery(conn, stored)?)
     })
-    .await?
+    .await
 }
 
 /// The user's unread messages, overall or in a community they belong to.
@@ -314,13 +319,11 @@ pub async fn unread_count(
 ) -> Result<i64, MessagesError> {
     db.run(move |conn| {
         if let Some(c) = community {
-            if let Err(e) = member_of(conn, c, user) {
-                return Ok(Err(e));
-            }
+            member_of(conn, c, user)?;
         }
-        Ok(Ok(store::unread_count(conn, user, community)?))
+        Ok(store::unread_count(conn, user, community)?)
     })
-    .await?
+    .await
 }
 
 /// A page of the user's messages, newest first.
@@ -337,9 +340,7 @@ pub async fn list_messages(
     }
     db.run(move |conn| {
         if let Some(c) = filter.community {
-            if let Err(e) = member_of(conn, c, user) {
-                return Ok(Err(e));
-            }
+            member_of(conn, c, user)?;
         }
         let mut rows = store::newest(conn, user, filter, limit + 1)?;
         let more = rows.len() as i64 > limit;
@@ -349,18 +350,18 @@ pub async fn list_messages(
         } else {
             None
         };
-        Ok(Ok(Page {
+        Ok(Page {
             results: views(conn, rows)?,
             next_before,
-        }))
+        })
     })
-    .await?
+    .await
 }
 
 /// Whether `user` may open a socket on `community` (404 unknown, 403 not a member).
 pub async fn community_access(db: &Db, user: i64, community: i64) -> Result<(), MessagesError> {
-    db.run(move |conn| Ok(member_of(conn, community, user).map(|_| ())))
-        .await?
+    db.run(move |conn| member_of(conn, community, user).map(|_| ()))
+        .await
 }
 
 fn community_detail(c: Community) -> CommunityDetail {
@@ -385,21 +386,21 @@ pub async fn create_community(
         ));
     }
     let now = Utc::now().naive_utc();
-    Ok(db
-        .run(move |conn| store::create_community(conn, &name, creator, now).map(community_detail))
-        .await?)
+    db.run(
+        move |conn| Ok(store::create_community(conn, &name, creator, now).map(community_detail)?),
+    )
+    .await
 }
 
 /// The communities the user belongs to.
 pub async fn list_communities(db: &Db, user: i64) -> Result<Vec<CommunityDetail>, MessagesError> {
-    Ok(db
-        .run(move |conn| {
-            Ok(store::communities_of(conn, user)?
-                .into_iter()
-                .map(community_detail)
-                .collect())
-        })
-        .await?)
+    db.run(move |conn| {
+        Ok(store::communities_of(conn, user)?
+            .into_iter()
+            .map(community_detail)
+            .collect())
+    })
+    .await
 }
 
 /// Adds `new_member` to a community the caller belongs to; true when newly added.
@@ -411,13 +412,11 @@ pub async fn add_member(
 ) -> Result<bool, MessagesError> {
     let now = Utc::now().naive_utc();
     db.run(move |conn| {
-        if let Err(e) = member_of(conn, community, caller) {
-            return Ok(Err(e));
-        }
+        member_of(conn, community, caller)?;
         if !store::user_exists(conn, new_member)? {
-            return Ok(Err(MessagesError::NotFound("user not found")));
+            return Err(MessagesError::NotFound("user not found"));
         }
-        Ok(Ok(store::add_member(conn, community, new_member, now)?))
+        Ok(store::add_member(conn, community, new_member, now)?)
     })
-    .await?
+    .await
 }
