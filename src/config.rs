@@ -41,8 +41,11 @@ pub struct Config {
     pub max_conn_per_user: usize,
     /// `HUB_MAX_CONN_PER_IP`: open connections per client address; more get 429. Default 1000.
     pub max_conn_per_ip: usize,
-    /// `HUB_SESSION_QUEUE`: events a connection may have waiting to be written before it counts
-    /// as a slow reader and is evicted. Default 256 (STYLE.md "Slow readers" says why not less).
+    /// `HUB_SESSION_QUEUE`: deliveries a connection may have waiting to be written before its
+    /// room starts holding events back for it (and, past the slow-consumer limits, evicts it).
+    /// A delivery is a room's batch: one event when traffic is light, up to
+    /// [`crate::hub::room::MAX_BATCH`] in a burst, shared with the other members. Default 256
+    /// (STYLE.md "Slow readers" says why not less).
     pub session_queue: usize,
     /// `HUB_SLOW_CONSUMER_BYTES`: event bytes a room holds back for a member whose mailbox is
     /// full (a busy thread, a burst) before it counts as a slow reader. Default 1 MiB.

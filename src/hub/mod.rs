@@ -7,6 +7,7 @@
 pub mod conn;
 pub mod event;
 pub mod handshake;
+pub mod inbox;
 pub mod input;
 pub mod limits;
 pub mod presence;

@@ -1,8 +1,15 @@
 //! The room actor: one per topic with local members. It numbers events, keeps the replay
 //! buffer and presence, and delivers the same bytes to each addressed member.
 //!
-//! Delivery uses `try_send` into each session's bounded mailbox, never `do_send`. A member
-//! whose mailbox is full gets a short backlog here, drained as its session catches up, so a
+//! Events are delivered in batches: a publish numbers its event and queues it, and once the
+//! room's mailbox is drained (or [`MAX_BATCH`] events are queued) every member receives one
+//! [`Deliver`] holding all of them, in order. Under load this turns a message per event per
+//! member into one per burst per member, and the session writes the burst's frames with one
+//! syscall; when idle, a batch is a single event and nothing waits. The batch is one shared
+//! allocation for every member it addresses in full.
+//!
+//! Delivery uses `try_send` into each session's [`Inbox`], bounded in events, never `do_send`.
+//! A member whose inbox is full gets a short backlog here, drained as its session catches up, so a
 //! busy thread or a burst costs nobody a message. A member whose backlog passes
 //! `HUB_SLOW_CONSUMER_BYTES`, or who takes nothing for `HUB_SLOW_CONSUMER_MS`, is a slow
 //! reader: it is evicted and its TCP connection reset (see [`super::conn`]), so that it can
@@ -18,6 +25,7 @@ use actix::prelude::*;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::{Announce, AnnounceWhen, Event, Target, UserRef};
+use super::inbox::Inbox;
 use super::presence::Presence;
 use super::registry::{Registry, RoomEmpty};
 use super::replay::ReplayBuffer;
@@ -25,10 +33,28 @@ use super::topic::Topic;
 use crate::metrics::Metrics;
 use crate::relay::{Envelope, Relay, RelayTarget};
 
-/// An event for one session to write.
+/// Events for one session to write, oldest first.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Event);
+pub struct Deliver(pub Batch);
+
+/// Events in publish order, shared by every member that receives all of them.
+pub type Batch = Arc<[Event]>;
+
+impl Deliver {
+    /// A single event, for senders outside a room (e.g. an error for one author).
+    pub fn one(event: Event) -> Deliver {
+        Deliver(Arc::from([event]))
+    }
+}
+
+/// Most events queued before a room delivers them without waiting for its mailbox to drain.
+pub const MAX_BATCH: usize = 64;
+
+/// Delivers what is queued, once the mailbox has been drained.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
 
 /// A connection in a room, as the room keeps it.
 pub struct Member {
@@ -36,8 +62,8 @@ pub struct Member {
     pub conn: ConnId,
     /// Its user, for presence and per-user delivery.
     pub user: UserRef,
-    /// Its session's bounded mailbox.
-    pub inbox: Recipient<Deliver>,
+    /// Its session's bounded queue.
+    pub inbox: Inbox,
     /// How to reset its TCP connection when it stops reading.
     pub abort: ConnAbort,
     /// What to tell the others when it leaves (also when evicted).
@@ -117,7 +143,8 @@ const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 /// A member and what is held back for it.
 struct Slot {
     member: Member,
-    backlog: VecDeque<Event>,
+    /// Batches with their byte sizes.
+    backlog: VecDeque<(Batch, usize)>,
     backlog_bytes: usize,
     /// When the member last took an event while it had a backlog.
     last_progress: Instant,
@@ -143,20 +170,20 @@ impl Slot {
         }
     }
 
-    /// Hands over what the mailbox takes, oldest first; returns how many and whether the
-    /// session is gone.
+    /// Hands over what the mailbox takes, oldest first; returns how many events and whether
+    /// the session is gone.
     fn drain(&mut self) -> (u64, bool) {
         let mut sent = 0;
-        while let Some(event) = self.backlog.pop_front() {
-            let len = event.body.len();
-            match self.member.inbox.try_send(Deliver(event)) {
+        while let Some((batch, bytes)) = self.backlog.pop_front() {
+            let events = batch.len() as u64;
+            match self.member.inbox.try_send(Deliver(batch)) {
                 Ok(()) => {
-                    sent += 1;
-                    self.backlog_bytes -= len;
+                    sent += events;
+                    self.backlog_bytes -= bytes;
                     self.last_progress = Instant::now();
                 }
-                Err(SendError::Full(Deliver(event))) => {
-                    self.backlog.push_front(event);
+                Err(SendError::Full(Deliver(batch))) => {
+                    self.backlog.push_front((batch, bytes));
                     break;
                 }
                 Err(SendError::Closed(_)) => return (sent, true),
@@ -165,21 +192,21 @@ impl Slot {
         (sent, false)
     }
 
-    fn offer(&mut self, event: Event) -> Offer {
+    fn offer(&mut self, batch: Batch, bytes: usize) -> Offer {
         if self.backlog.is_empty() {
-            return match self.member.inbox.try_send(Deliver(event)) {
+            return match self.member.inbox.try_send(Deliver(batch)) {
                 Ok(()) => Offer::Sent,
-                Err(SendError::Full(Deliver(event))) => {
+                Err(SendError::Full(Deliver(batch))) => {
                     self.last_progress = Instant::now();
-                    self.backlog_bytes += event.body.len();
-                    self.backlog.push_back(event);
+                    self.backlog_bytes += bytes;
+                    self.backlog.push_back((batch, bytes));
                     Offer::Held
                 }
                 Err(SendError::Closed(_)) => Offer::Closed,
             };
         }
-        self.backlog_bytes += event.body.len();
-        self.backlog.push_back(event);
+        self.backlog_bytes += bytes;
+        self.backlog.push_back((batch, bytes));
         match self.drain() {
             (_, true) => Offer::Closed,
             (_, false) if self.backlog.is_empty() => Offer::Sent,
@@ -194,6 +221,11 @@ impl Slot {
     }
 }
 
+/// The text bytes of a batch, as the slow-reader policy counts them.
+fn batch_bytes(batch: &[Event]) -> usize {
+    batch.iter().map(|e| e.body.len()).sum()
+}
+
 /// One topic's members and history.
 pub struct Room {
     topic: Topic,
@@ -201,6 +233,10 @@ pub struct Room {
     slow: SlowReaderPolicy,
     /// Whether a backlog retry is already scheduled.
     retry_scheduled: bool,
+    /// Numbered events not yet delivered, and whom each is for.
+    pending: Vec<(Event, Target)>,
+    /// Whether a [`Flush`] is already on its way.
+    flush_scheduled: bool,
     presence: Presence,
     seq: u64,
     replay: ReplayBuffer,
@@ -227,6 +263,8 @@ impl Room {
             members: Vec::new(),
             slow,
             retry_scheduled: false,
+            pending: Vec::new(),
+            flush_scheduled: false,
             presence: Presence::default(),
             seq: 0,
             replay: ReplayBuffer::new(replay),
@@ -237,31 +275,57 @@ impl Room {
         }
     }
 
-    /// Numbers an event, remembers it and delivers it locally.
-    fn record_and_deliver(
-        &mut self,
-        mut event: Event,
-        target: &Target,
-        ctx: &mut Context<Self>,
-    ) -> Event {
+    /// Numbers an event, remembers it and queues it for local delivery.
+    fn record(&mut self, mut event: Event, target: Target, ctx: &mut Context<Self>) -> Event {
         self.seq += 1;
         event.seq = self.seq;
         self.replay.push(event.clone());
-        self.deliver(&event, target, ctx);
+        self.pending.push((event.clone(), target));
+        if self.pending.len() >= MAX_BATCH {
+            self.flush(ctx);
+        } else if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
         event
     }
 
-    /// Offers `event` to every addressed member; evicts those that turned out slow.
-    fn deliver(&mut self, event: &Event, target: &Target, ctx: &mut Context<Self>) {
+    /// Offers the queued events to every member they address, as one batch each; evicts
+    /// members that turned out slow.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let everyone = pending.iter().all(|(_, t)| *t == Target::All);
+        let shared: Batch = pending.iter().map(|(e, _)| e.clone()).collect();
+        let shared_bytes = batch_bytes(&shared);
         let mut gone: Vec<(ConnId, bool)> = Vec::new();
         let mut delivered = 0u64;
         let mut held = false;
         for slot in &mut self.members {
-            if !target.includes(slot.member.conn, &slot.member.user.key) {
-                continue;
-            }
-            match slot.offer(event.clone()) {
-                Offer::Sent => delivered += 1,
+            let (batch, bytes) = if everyone {
+                (shared.clone(), shared_bytes)
+            } else {
+                let (conn, key) = (slot.member.conn, &slot.member.user.key);
+                let mine: Vec<Event> = pending
+                    .iter()
+                    .filter(|(_, t)| t.includes(conn, key))
+                    .map(|(e, _)| e.clone())
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                } else if mine.len() == shared.len() {
+                    (shared.clone(), shared_bytes)
+                } else {
+                    let mine: Batch = mine.into();
+                    let bytes = batch_bytes(&mine);
+                    (mine, bytes)
+                }
+            };
+            let events = batch.len() as u64;
+            match slot.offer(batch, bytes) {
+                Offer::Sent => delivered += events,
                 Offer::Held if slot.is_slow(&self.slow) => gone.push((slot.member.conn, true)),
                 Offer::Held => held = true,
                 Offer::Closed => gone.push((slot.member.conn, false)),
@@ -331,7 +395,7 @@ impl Room {
         let last = self.presence.remove(&member.user);
         if let Some(farewell) = member.farewell {
             if farewell.when == AnnounceWhen::Always || last {
-                self.record_and_deliver(farewell.event, &Target::All, ctx);
+                self.record(farewell.event, Target::All, ctx);
             }
         }
     }
@@ -370,10 +434,12 @@ impl Handler<Join> for Room {
         let first = self.presence.add(&msg.member.user);
         if let Some(hello) = msg.hello {
             if hello.when == AnnounceWhen::Always || first {
-                // Delivered before the newcomer is added: the announcement is for the others.
-                self.record_and_deliver(hello.event, &Target::All, ctx);
+                self.record(hello.event, Target::All, ctx);
             }
         }
+        // What is queued, the announcement included, is for the members before this one: the
+        // newcomer's `seq` below already counts it.
+        self.flush(ctx);
         self.members.push(Slot::new(msg.member));
         MessageResult(Joined {
             room: ctx.address(),
@@ -399,12 +465,12 @@ impl Handler<Publish> for Room {
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
         self.metrics.messages_out.fetch_add(1, Relaxed);
-        let event = self.record_and_deliver(msg.event, &msg.target, ctx);
-        let target = match msg.target {
-            Target::Users(keys) => RelayTarget::Users(keys),
+        let target = match &msg.target {
+            Target::Users(keys) => RelayTarget::Users(keys.clone()),
             // A connection id means nothing on another node: everyone there receives it.
             Target::All | Target::AllExcept(_) => RelayTarget::All,
         };
+        let event = self.record(msg.event, msg.target, ctx);
         self.relay.publish(Envelope {
             origin: self.relay.node(),
             topic: self.topic.clone(),
@@ -427,7 +493,17 @@ impl Handler<Remote> for Room {
             RelayTarget::All => Target::All,
             RelayTarget::Users(keys) => Target::Users(keys),
         };
-        self.record_and_deliver(event, &target, ctx);
+        self.record(event, target, ctx);
+        self.report_if_empty(ctx);
+    }
+}
+
+impl Handler<Flush> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, ctx: &mut Self::Context) {
+        self.flush_scheduled = false;
+        self.flush(ctx);
         self.report_if_empty(ctx);
     }
 }
@@ -450,5 +526,109 @@ impl Handler<StopIfEmpty> for Room {
         } else {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::relay::local::{LocalBus, LocalRelay};
+
+    /// A session stand-in that records each batch's bodies.
+    struct Recorder(Arc<Mutex<Vec<Vec<String>>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, Deliver(batch): Deliver, _: &mut Context<Self>) {
+            let bodies = batch.iter().map(|e| e.body.to_string()).collect();
+            self.0.lock().unwrap().push(bodies);
+        }
+    }
+
+    fn member(id: i64) -> (Member, Arc<Mutex<Vec<Vec<String>>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let inbox = Inbox::new(
+            Recorder(seen.clone()).start().recipient(),
+            Arc::default(),
+            256,
+        );
+        let member = Member {
+            conn: ConnId(id as u64),
+            user: UserRef::user(id, "someone"),
+            inbox,
+            abort: ConnAbort::none(),
+            farewell: None,
+        };
+        (member, seen)
+    }
+
+    async fn settled(seen: &Mutex<Vec<Vec<String>>>, batches: usize) -> Vec<Vec<String>> {
+        for _ in 0..200 {
+            if seen.lock().unwrap().len() >= batches {
+                break;
+            }
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        seen.lock().unwrap().clone()
+    }
+
+    #[actix::test]
+    async fn a_burst_reaches_each_member_as_one_batch_of_what_addresses_it() {
+        let metrics = Arc::new(Metrics::default());
+        let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(LocalBus::default(), metrics.clone()));
+        let policy = SlowReaderPolicy {
+            backlog_bytes: 1 << 20,
+            stall: Duration::from_secs(3),
+        };
+        let registry = Registry::new(1, 16, policy, relay.clone(), metrics.clone()).start();
+        let topic = Topic::new("test", "burst");
+        let room = Room::new(topic, 16, policy, relay, registry, metrics.clone()).start();
+        let (a, seen_a) = member(1);
+        let (b, seen_b) = member(2);
+        for m in [a, b] {
+            room.send(Join {
+                member: m,
+                hello: None,
+            })
+            .await
+            .unwrap();
+        }
+        // Sent without waiting in between, so the three are in the room's mailbox together.
+        let publish = |body: &str, target: Target| {
+            room.send(Publish {
+                event: Event::text(body.to_string()),
+                target,
+            })
+        };
+        let sent = [
+            publish("1", Target::All),
+            publish("2", Target::AllExcept(ConnId(1))),
+            publish("3", Target::Users(vec!["2".into()])),
+            publish("4", Target::Users(vec!["1".into()])),
+        ];
+        let mut seqs = Vec::new();
+        for s in sent {
+            seqs.push(s.await.unwrap());
+        }
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert_eq!(settled(&seen_a, 1).await, [["1", "4"]]);
+        assert_eq!(settled(&seen_b, 1).await, [["1", "2", "3"]]);
+        assert_eq!(metrics.deliveries.load(Relaxed), 5);
+
+        // Alone, an event is a batch of one: nothing waits for company.
+        room.send(Publish {
+            event: Event::text("5".to_string()),
+            target: Target::All,
+        })
+        .await
+        .unwrap();
+        assert_eq!(settled(&seen_a, 2).await, [vec!["1", "4"], vec!["5"]]);
     }
 }

@@ -20,6 +20,7 @@ use bytestring::ByteString;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::{Announce, Event, Target, UserRef};
+use super::inbox::Inbox;
 use super::input::InputGate;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
 use super::registry::{HubError, JoinTopic, PublishTopic};
@@ -81,6 +82,8 @@ pub struct SessionCore {
     opened: Instant,
     /// Events delivered to this connection (for sampling the latency histogram).
     delivered: u64,
+    /// Events in this session's mailbox, as its [`Inbox`]es count them.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     dialect: &'static str,
     peer: String,
     closing: bool,
@@ -123,6 +126,7 @@ impl<D: Dialect> Session<D> {
                 gate: parts.gate,
                 opened: Instant::now(),
                 delivered: 0,
+                queued: Arc::default(),
                 dialect: D::NAME,
                 peer: parts.peer,
                 closing: false,
@@ -175,7 +179,7 @@ impl SessionCore {
         let member = Member {
             conn: self.conn,
             user: self.user.clone(),
-            inbox: ctx.address().recipient(),
+            inbox: self.inbox(ctx),
             abort: self.abort.clone(),
             farewell,
         };
@@ -212,6 +216,15 @@ impl SessionCore {
         }
     }
 
+    /// This session's inbox, for whatever delivers events to it.
+    pub fn inbox<D: Dialect>(&self, ctx: &Ctx<D>) -> Inbox {
+        Inbox::new(
+            ctx.address().recipient(),
+            self.queued.clone(),
+            self.state.config.session_queue,
+        )
+    }
+
     /// The room of a joined topic.
     pub fn room(&self, topic: &Topic) -> Option<&Addr<Room>> {
         self.rooms.iter().find(|(t, _)| t == topic).map(|(_, r)| r)
@@ -236,6 +249,8 @@ impl<D: Dialect> Actor for Session<D> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let core = &mut self.core;
+        // Inboxes keep at most `session_queue` events here, so at most as many batches: the
+        // mailbox's own bound is never the one that bites.
         ctx.set_mailbox_capacity(core.state.config.session_queue);
         core.state.metrics.connection(D::NAME, 1);
         log::info!(
@@ -285,23 +300,29 @@ impl<D: Dialect> Actor for Session<D> {
 impl<D: Dialect> Handler<Deliver> for Session<D> {
     type Result = ();
 
-    fn handle(&mut self, Deliver(event): Deliver, ctx: &mut Self::Context) {
-        // One delivery in 16 feeds the latency histogram: enough for percentiles, and the
-        // hot path skips a clock read and two shared-counter writes the rest of the time.
-        self.core.delivered = self.core.delivered.wrapping_add(1);
-        if self.core.delivered % 16 == 1 {
-            self.core
-                .state
-                .metrics
-                .observe_latency(event.born.elapsed());
-        }
-        if let Some((code, reason)) = event.close {
-            if !event.body.is_empty() {
-                self.core.send(ctx, event.body);
+    fn handle(&mut self, Deliver(batch): Deliver, ctx: &mut Self::Context) {
+        Inbox::taken(&self.core.queued, batch.len());
+        for event in batch.iter() {
+            if self.core.closing {
+                return;
             }
-            return self.core.close(ctx, code, reason);
+            // One delivery in 16 feeds the latency histogram: enough for percentiles, and the
+            // hot path skips a clock read and two shared-counter writes the rest of the time.
+            self.core.delivered = self.core.delivered.wrapping_add(1);
+            if self.core.delivered % 16 == 1 {
+                self.core
+                    .state
+                    .metrics
+                    .observe_latency(event.born.elapsed());
+            }
+            if let Some((code, reason)) = event.close {
+                if !event.body.is_empty() {
+                    self.core.send(ctx, event.body.clone());
+                }
+                return self.core.close(ctx, code, reason);
+            }
+            self.dialect.deliver(event.clone(), &mut self.core, ctx);
         }
-        self.dialect.deliver(event, &mut self.core, ctx);
     }
 }
 

@@ -88,7 +88,7 @@ impl Dialect for ChatDialect {
             },
             room: core.room(&self.topic).cloned(),
             topic: self.topic.clone(),
-            author: ctx.address().recipient(),
+            author: core.inbox(ctx),
         };
         // The writer stores and publishes in arrival order; only when its mailbox is full does
         // this connection wait (and its client with it).

@@ -12,6 +12,7 @@ use actix::prelude::*;
 
 use super::protocol::{self, ChatOut};
 use crate::db::Db;
+use crate::hub::inbox::Inbox;
 use crate::hub::registry::{PublishTopic, Registry};
 use crate::hub::room::{Deliver, Publish, Room};
 use crate::hub::{Event, Target, Topic};
@@ -36,15 +37,21 @@ pub struct Post {
     /// The room's topic.
     pub topic: Topic,
     /// The author's session, told when the message could not be stored.
-    pub author: Recipient<Deliver>,
+    pub author: Inbox,
 }
+
+/// Starts a write once the mailbox has been drained into `pending`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriteNow;
 
 /// Batching writer state.
 pub struct ChatStore {
     db: Db,
     registry: Addr<Registry>,
     pending: Vec<Post>,
-    writing: bool,
+    /// A batch is being written, or a [`WriteNow`] is on its way.
+    busy: bool,
 }
 
 impl ChatStore {
@@ -54,16 +61,15 @@ impl ChatStore {
             db,
             registry,
             pending: Vec::new(),
-            writing: false,
+            busy: false,
         }
     }
 
     fn write(&mut self, ctx: &mut Context<Self>) {
         if self.pending.is_empty() {
-            self.writing = false;
+            self.busy = false;
             return;
         }
-        self.writing = true;
         let take = self.pending.len().min(MAX_BATCH);
         let batch: Vec<Post> = self.pending.drain(..take).collect();
         let rows: Vec<NewPost> = batch.iter().map(|p| p.post.clone()).collect();
@@ -95,11 +101,13 @@ impl ChatStore {
                         let refusal =
                             Event::text(protocol::error_frame("message could not be stored"));
                         for post in batch {
-                            let _ = post.author.try_send(Deliver(refusal.clone()));
+                            let _ = post.author.try_send(Deliver::one(refusal.clone()));
                         }
                     }
                 }
-                act.write(ctx);
+                // What arrived meanwhile is still in the (paused) mailbox: let it all into
+                // `pending` first, so that it becomes one batch, not a batch of one.
+                ctx.notify(WriteNow);
             },
         );
         // `wait` pauses the mailbox until the batch is stored and published: what arrives
@@ -122,8 +130,18 @@ impl Handler<Post> for ChatStore {
 
     fn handle(&mut self, post: Post, ctx: &mut Self::Context) {
         self.pending.push(post);
-        if !self.writing {
-            self.write(ctx);
+        if !self.busy {
+            // Runs after the mailbox is drained: everything that is waiting joins this batch.
+            self.busy = true;
+            ctx.notify(WriteNow);
         }
+    }
+}
+
+impl Handler<WriteNow> for ChatStore {
+    type Result = ();
+
+    fn handle(&mut self, _: WriteNow, ctx: &mut Self::Context) {
+        self.write(ctx);
     }
 }
