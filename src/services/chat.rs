@@ -19,28 +19,22 @@ pub struct NewPost {
     pub body: String,
 }
 
-/// Stores messages in one transaction; returns them with ids and times, in the same order.
+/// Stores messages with one statement (all or none); returns them with ids and times, in the
+/// same order.
 pub async fn post_batch(db: &Db, posts: Vec<NewPost>) -> Result<Vec<ChatMessage>, DbError> {
-    use diesel::Connection;
     db.run(move |conn| {
-        conn.transaction(|conn| {
-            let now = Utc::now().naive_utc();
-            posts
-                .iter()
-                .map(|p| {
-                    chat_message::insert(
-                        conn,
-                        &NewChatMessage {
-                            room: &p.room,
-                            user_id: p.user_id,
-                            user_name: &p.user_name,
-                            body: &p.body,
-                            created_at: now,
-                        },
-                    )
-                })
-                .collect()
-        })
+        let now = Utc::now().naive_utc();
+        let rows: Vec<NewChatMessage<'_>> = posts
+            .iter()
+            .map(|p| NewChatMessage {
+                room: &p.room,
+                user_id: p.user_id,
+                user_name: &p.user_name,
+                body: &p.body,
+                created_at: now,
+            })
+            .collect();
+        chat_message::insert_many(conn, &rows)
     })
     .await
 }
