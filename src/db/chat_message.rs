@@ -52,31 +52,32 @@ pub fn insert(conn: &mut DbConnection, new: &NewChatMessage<'_>) -> Result<ChatM
         .get_result(conn)?)
 }
 
-/// Stores messages with one statement and returns them with their ids, in the order given.
+/// Stores messages with one statement and returns their ids, in the order given.
 ///
 /// One statement rather than one per row: building and binding a statement through diesel
-/// cost more than SQLite's own work when chat messages were inserted one by one (measured in
-/// the fan-out benchmark, BENCHMARKS.md).
+/// cost more than SQLite's own work when chat messages were inserted one by one, and only the
+/// ids come back, not copies of the text the caller already holds (both measured in the
+/// fan-out benchmark, BENCHMARKS.md).
 pub fn insert_many(
     conn: &mut DbConnection,
     rows: &[NewChatMessage<'_>],
-) -> Result<Vec<ChatMessage>, DbError> {
+) -> Result<Vec<i64>, DbError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let insert = || {
         diesel::insert_into(chat_messages::table)
             .values(rows)
-            .returning(chat_messages::all_columns)
+            .returning(chat_messages::id)
     };
     // Per backend: the multi-backend connection cannot express a multi-row insert.
-    let mut stored: Vec<ChatMessage> = match conn {
+    let mut ids: Vec<i64> = match conn {
         DbConnection::Pg(c) => insert().get_results(c)?,
         DbConnection::Sqlite(c) => insert().get_results(c)?,
     };
     // RETURNING's row order is not promised by either database; ids are given in order.
-    stored.sort_by_key(|m| m.id);
-    Ok(stored)
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// The newest `limit` messages of `room`, returned oldest first (the order they are replayed).

@@ -1,6 +1,6 @@
 //! Chat room operations (seeds/003).
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 
 use crate::db::chat_message::{self, ChatMessage, NewChatMessage};
 use crate::db::Db;
@@ -23,7 +23,8 @@ pub struct NewPost {
 /// same order.
 pub async fn post_batch(db: &Db, posts: Vec<NewPost>) -> Result<Vec<ChatMessage>, DbError> {
     db.run(move |conn| {
-        let now = Utc::now().naive_utc();
+        // To the microsecond, as PostgreSQL keeps it: what is returned is what history reads.
+        let now = Utc::now().naive_utc().trunc_subsecs(6);
         let rows: Vec<NewChatMessage<'_>> = posts
             .iter()
             .map(|p| NewChatMessage {
@@ -34,7 +35,20 @@ pub async fn post_batch(db: &Db, posts: Vec<NewPost>) -> Result<Vec<ChatMessage>
                 created_at: now,
             })
             .collect();
-        chat_message::insert_many(conn, &rows)
+        let ids = chat_message::insert_many(conn, &rows)?;
+        drop(rows);
+        Ok(posts
+            .into_iter()
+            .zip(ids)
+            .map(|(p, id)| ChatMessage {
+                id,
+                room: p.room,
+                user_id: p.user_id,
+                user_name: p.user_name,
+                body: p.body,
+                created_at: now,
+            })
+            .collect())
     })
     .await
 }

@@ -71,22 +71,27 @@ impl ChatStore {
             return;
         }
         let take = self.pending.len().min(MAX_BATCH);
-        let batch: Vec<Post> = self.pending.drain(..take).collect();
-        let rows: Vec<NewPost> = batch.iter().map(|p| p.post.clone()).collect();
+        // The texts go to the database and come back in the stored messages; where each one
+        // is published, and whom to tell if it is not stored, stays here.
+        let (rows, routes): (Vec<NewPost>, Vec<_>) = self
+            .pending
+            .drain(..take)
+            .map(|p| (p.post, (p.room, p.topic, p.author)))
+            .unzip();
         let db = self.db.clone();
         let write = wrap_future(async move { chat::post_batch(&db, rows).await }).map(
             move |stored, act: &mut ChatStore, ctx| {
                 match stored {
                     Ok(messages) => {
-                        for (post, m) in batch.into_iter().zip(messages) {
+                        for ((room, topic, _), m) in routes.into_iter().zip(messages) {
                             let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
-                            match post.room {
+                            match room {
                                 Some(room) => room.do_send(Publish {
                                     event,
                                     target: Target::All,
                                 }),
                                 None => act.registry.do_send(PublishTopic {
-                                    topic: post.topic,
+                                    topic,
                                     event,
                                     target: Target::All,
                                 }),
@@ -96,12 +101,12 @@ impl ChatStore {
                     Err(e) => {
                         log::error!(
                             "chat: a batch of {} messages was not stored: {e}",
-                            batch.len()
+                            routes.len()
                         );
                         let refusal =
                             Event::text(protocol::error_frame("message could not be stored"));
-                        for post in batch {
-                            let _ = post.author.try_send(Deliver::one(refusal.clone()));
+                        for (_, _, author) in routes {
+                            let _ = author.try_send(Deliver::one(refusal.clone()));
                         }
                     }
                 }
