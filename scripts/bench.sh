@@ -10,7 +10,7 @@
 # channels_redis and a throw-away redis-server; installed into target/bench-venv from PyPI).
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset). Each workload runs
 # --runs times (3; 1 with --quick, which also uses smaller sizes) on a freshly started server,
-# and the medians are reported. Every run is bounded in time; every process started here is
+# the peers taking turns within each round, and the medians are reported. Every run is bounded in time; every process started here is
 # stopped by its PID. Results: target/bench/raw.jsonl (every run), target/bench/results.json
 # and results.md (medians, ratios), target/bench/chart.png (copied to bench/chart.png after a
 # full run of every peer); the tables are printed at the end.
@@ -171,39 +171,49 @@ else
   e=(pairs --pairs 1000 --rate 5 --duration 10 --drain 5)
 fi
 
-# Runs one workload --runs times, each on a fresh server; args: peer, key, generator args.
+# Runs one workload once on a fresh server; args: peer, key, run number, generator args.
+run_once() {
+  local peer=$1 key=$2 run=$3 line; shift 3
+  start_server "$peer" || return 0
+  # hub-bench bounds every phase itself; `timeout` is only the backstop for a hung peer.
+  if timeout -k 5 300 "${pin_gen[@]}" target/release/hub-bench --url "ws://127.0.0.1:$port" \
+      --server-pid "$server_pid" --peer "$peer" "$@" --connect-concurrency 50 \
+      >"$tmp/gen.out" 2>>"$out/runs.log"; then
+    cat "$tmp/gen.out" >> "$out/runs.log"
+    line=$(tail -n 1 "$tmp/gen.out")
+    echo "{\"key\":\"$key\",\"run\":$run,\"report\":$line}" >> "$out/raw.jsonl"
+    echo "bench: $peer $key run $run: $(python3 bench/summarize.py --line "$line")"
+  else
+    echo "bench: $peer $key run $run failed (see $out/runs.log)" >&2
+  fi
+  stop_server
+}
+
+# Runs one workload --runs times for every peer, the peers taking turns within each round, so
+# that a machine whose speed drifts during the run (shared hosts do) shifts every peer alike
+# rather than whichever peer happened to run last; args: key, generator args.
 run_workload() {
-  local peer=$1 key=$2 run line; shift 2
+  local key=$1 run peer; shift
   for run in $(seq "$runs"); do
-    start_server "$peer" || return 0
-    # hub-bench bounds every phase itself; `timeout` is only the backstop for a hung peer.
-    if timeout -k 5 300 "${pin_gen[@]}" target/release/hub-bench --url "ws://127.0.0.1:$port" \
-        --server-pid "$server_pid" --peer "$peer" "$@" --connect-concurrency 50 \
-        >"$tmp/gen.out" 2>>"$out/runs.log"; then
-      cat "$tmp/gen.out" >> "$out/runs.log"
-      line=$(tail -n 1 "$tmp/gen.out")
-      echo "{\"key\":\"$key\",\"run\":$run,\"report\":$line}" >> "$out/raw.jsonl"
-      echo "bench: $peer $key run $run: $(python3 bench/summarize.py --line "$line")"
-    else
-      echo "bench: $peer $key run $run failed (see $out/runs.log)" >&2
-    fi
-    stop_server
+    for peer in ${peers//,/ }; do
+      run_once "$peer" "$key" "$run" "$@"
+    done
   done
 }
 
 measuring=$(date +%s)
-for peer in ${peers//,/ }; do
-  run_workload "$peer" a_fanout_100 "${a[@]}"
-  run_workload "$peer" b_fanout_1000 "${b[@]}"
-  run_workload "$peer" c_latency_20 "${c[@]}"
-  run_workload "$peer" d_idle "${d[@]}"
-  run_workload "$peer" e_pairs_chat "${e[@]}"
-  if [ "$peer" = hub ]; then
-    # The same pairs over the hub's own guitar dialect: sessions created over REST, chord_change.
-    token=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
-    run_workload hub e_pairs_guitar "${e[@]}" --protocol guitar --token "$token"
-  fi
-done
+run_workload a_fanout_100 "${a[@]}"
+run_workload b_fanout_1000 "${b[@]}"
+run_workload c_latency_20 "${c[@]}"
+run_workload d_idle "${d[@]}"
+run_workload e_pairs_chat "${e[@]}"
+if want hub; then
+  # The same pairs over the hub's own guitar dialect: sessions created over REST, chord_change.
+  token=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
+  for run in $(seq "$runs"); do
+    run_once hub e_pairs_guitar "$run" "${e[@]}" --protocol guitar --token "$token"
+  done
+fi
 echo "bench: measured in $(( $(date +%s) - measuring )) s"
 
 # --- Medians, ratios, chart -----------------------------------------------------------------
