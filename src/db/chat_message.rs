@@ -44,14 +44,6 @@ pub struct NewChatMessage<'a> {
     pub created_at: NaiveDateTime,
 }
 
-/// Stores a message and returns it with its id.
-pub fn insert(conn: &mut DbConnection, new: &NewChatMessage<'_>) -> Result<ChatMessage, DbError> {
-    Ok(diesel::insert_into(chat_messages::table)
-        .values(new)
-        .returning(chat_messages::all_columns)
-        .get_result(conn)?)
-}
-
 /// Stores messages with one statement and returns their ids, in the order given.
 ///
 /// One statement rather than one per row: building and binding a statement through diesel
