@@ -25,6 +25,8 @@ TITLES = {
     "e_pairs_chat": "(e) many small rooms: 2-device rooms, 5 msg/s each, PC-side latency "
                     "(chat-protocol stand-in)",
     "e_pairs_guitar": "(e') the same pairs over realtime-hub's guitar dialect (hub only)",
+    "f_broadcast_redis": "(f) broadcast dialect: a Laravel app publishing through Redis to one "
+                         "channel of 1,000 browsers (hub only)",
 }
 PEER_ORDER = ["hub", "minimal", "node", "django", "django-redis"]
 # (workload, metric, peer, bound, "min" = hub/peer must be at least bound, "max" = at most)

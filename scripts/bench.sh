@@ -10,10 +10,12 @@
 # channels_redis and a throw-away redis-server; installed into target/bench-venv from PyPI).
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset). Each workload runs
 # --runs times (3; 1 with --quick, which also uses smaller sizes) on a freshly started server,
-# the peers taking turns within each round, and the medians are reported. Every run is bounded in time; every process started here is
-# stopped by its PID. Results: target/bench/raw.jsonl (every run), target/bench/results.json
-# and results.md (medians, ratios), target/bench/chart.png (copied to bench/chart.png after a
-# full run of every peer); the tables are printed at the end.
+# the peers taking turns within each round, and the medians are reported. The hub alone also
+# runs its own dialects: (e') guitar pairs and (f) broadcast through a throw-away Redis. Every
+# run is bounded in time; every process started here is stopped by its PID. Results:
+# target/bench/raw.jsonl (every run), target/bench/results.json and results.md (medians,
+# ratios), target/bench/chart.png (copied to bench/chart.png after a full run of every peer);
+# the tables are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=true; shift ;;
     --peers) peers=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +83,7 @@ echo "bench: built in $(( $(date +%s) - started )) s"
 
 # --- Starting and stopping servers, by PID ----------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hub-bench.XXXXXX")
-server_pid="" redis_pid="" port=""
+server_pid="" redis_pid="" port="" redis_url=""
 
 stop_pid() {  # pid: TERM, then KILL after 5 s; a stopped process's status is not an error here.
   local pid=$1
@@ -97,7 +99,7 @@ stop_pid() {  # pid: TERM, then KILL after 5 s; a stopped process's status is no
 stop_server() {
   stop_pid "$server_pid"
   stop_pid "$redis_pid"
-  server_pid="" redis_pid=""
+  server_pid="" redis_pid="" redis_url=""
 }
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -112,7 +114,17 @@ start_server() {
   case "$1" in
     hub)
       rm -rf "$tmp/hub" && mkdir -p "$tmp/hub"
-      HUB_BIND=127.0.0.1:$port DATABASE_URL="sqlite://$tmp/hub/hub.db" JWT_SECRET=bench RUST_LOG=warn \
+      local hub_redis=()
+      if [ "${with_redis:-false}" = true ]; then
+        local rport; rport=$(free_port)
+        "${pin_server[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
+          >"$tmp/redis.log" 2>&1 &
+        redis_pid=$!
+        redis_url=redis://127.0.0.1:$rport/0
+        hub_redis=("REDIS_URL=$redis_url")
+        for _ in $(seq 100); do listening "$rport" && break; sleep 0.05; done
+      fi
+      env "${hub_redis[@]}" HUB_BIND=127.0.0.1:$port DATABASE_URL="sqlite://$tmp/hub/hub.db" JWT_SECRET=bench RUST_LOG=warn \
       HUB_RATE_PER_SEC=1000000 HUB_MAX_CONN_PER_IP=100000 HUB_MAX_CONN_PER_USER=100000 \
       HUB_CHAT_HISTORY=0 \
         "${pin_server[@]}" target/release/realtime-hub serve >"$log" 2>&1 &
@@ -163,18 +175,24 @@ if $quick; then
   c=(fanout --subscribers 1000 --rate 20 --duration 3 --timeout 6)
   d=(idle --connections 1000 --settle 1)
   e=(pairs --pairs 200 --rate 5 --duration 3 --drain 2)
+  f=(fanout --subscribers 1000 --messages 500 --timeout 5)
 else
   a=(fanout --subscribers 100 --messages 20000 --timeout 15)
   b=(fanout --subscribers 1000 --messages 2000 --timeout 15)
   c=(fanout --subscribers 1000 --rate 20 --duration 10 --timeout 20)
   d=(idle --connections 5000)
   e=(pairs --pairs 1000 --rate 5 --duration 10 --drain 5)
+  f=(fanout --subscribers 1000 --messages 2000 --timeout 15)
 fi
 
-# Runs one workload once on a fresh server; args: peer, key, run number, generator args.
+# Runs one workload once on a fresh server; args: peer, key, run number, generator args
+# (@REDIS_URL@ among them becomes the URL of the Redis server started with the hub).
 run_once() {
   local peer=$1 key=$2 run=$3 line; shift 3
   start_server "$peer" || return 0
+  local args=() a
+  for a in "$@"; do args+=("${a//@REDIS_URL@/${redis_url:-}}"); done
+  set -- "${args[@]}"
   # hub-bench bounds every phase itself; `timeout` is only the backstop for a hung peer.
   if timeout -k 5 300 "${pin_gen[@]}" target/release/hub-bench --url "ws://127.0.0.1:$port" \
       --server-pid "$server_pid" --peer "$peer" "$@" --connect-concurrency 50 \
@@ -213,6 +231,19 @@ if want hub; then
   for run in $(seq "$runs"); do
     run_once hub e_pairs_guitar "$run" "${e[@]}" --protocol guitar --token "$token"
   done
+  # The broadcast dialect (seeds/004) as Laravel uses it: PUBLISH to Redis, the hub fans out to
+  # the channel's browsers. The publisher is a browser on the channel too; its echoes keep the
+  # window, as in (a) and (b).
+  if command -v redis-server >/dev/null; then
+    btoken=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench \
+      --channel bench --ttl 1h)
+    for run in $(seq "$runs"); do
+      with_redis=true run_once hub f_broadcast_redis "$run" "${f[@]}" --protocol broadcast \
+        --token "$btoken" --redis-url @REDIS_URL@ --channel bench
+    done
+  else
+    echo "bench: no redis-server (apt-get install redis-server): skipping (f)" >&2
+  fi
 fi
 echo "bench: measured in $(( $(date +%s) - measuring )) s"
 

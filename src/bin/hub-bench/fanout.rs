@@ -1,5 +1,10 @@
 //! Fan-out: subscribers in rooms, publishers sending stamped chat messages, every delivery timed.
 //!
+//! `--protocol broadcast` runs the same over realtime-hub's broadcast dialect (seeds/004): every
+//! connection signs in with the `--token` naming the channel, publishers send `{"data": {…}}`,
+//! or with `--redis-url` publish as the Laravel side does, through Redis `PUBLISH` (and still read
+//! their echoes as members, which keeps the window).
+//!
 //! Two ways to send: as fast as a window of unechoed messages allows (each publisher is also a
 //! member of its room, so its own echo tells it the server has taken a message: throughput
 //! without an unbounded backlog), or open loop at a fixed total rate for a duration (latency,
@@ -16,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::client::{connect_all, Batch, Reader, SharedWriter, BIG_BUFFER, SMALL_BUFFER};
 use crate::report::{Clock, Latencies, Report};
-use crate::stamp::{self, chat_frame, find_warm, is_history, now_nanos, warm_frame};
+use crate::stamp::{self, find_warm, is_history, now_nanos, Shape};
 
 /// Fan-out options.
 #[derive(Debug, clap::Args)]
@@ -52,12 +57,66 @@ pub struct Args {
     /// Seconds without a delivery after which the run stops early.
     #[arg(long, default_value_t = 3.0)]
     stall: f64,
-    /// Socket path; `{room}` is replaced by the room name (`bench-<n>`).
-    #[arg(long, default_value = "/ws/chat/{room}/")]
-    path_template: String,
+    /// What is spoken.
+    #[arg(long, value_enum, default_value_t = Protocol::Chat)]
+    protocol: Protocol,
+    /// Socket path; `{room}` is replaced by the room name (`bench-<n>`), `{token}` by --token.
+    /// Default: the protocol's.
+    #[arg(long)]
+    path_template: Option<String>,
+    /// Bearer token (broadcast: it names the channel every connection joins).
+    #[arg(long)]
+    token: Option<String>,
+    /// Broadcast: publish through this Redis server instead of the publishers' sockets.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Broadcast over Redis: the channel the hub subscribes to (`{REDIS_PREFIX}broadcast`).
+    #[arg(long, default_value = "broadcast")]
+    redis_channel: String,
+    /// Broadcast over Redis: the hub channel named in each payload (the token's).
+    #[arg(long, default_value = "bench")]
+    channel: String,
     /// Connections opened at once.
     #[arg(long, default_value_t = 100)]
     connect_concurrency: usize,
+}
+
+/// What the publishers and subscribers speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// The chat protocol of seeds/003 (`/ws/chat/{room}/`), served by every peer.
+    Chat,
+    /// realtime-hub's broadcast dialect (`/ws/broadcast/?token=…`): one channel per token.
+    Broadcast,
+}
+
+/// Where a publisher's messages go in.
+#[derive(Clone)]
+enum Outlet {
+    /// Its own WebSocket.
+    Socket(SharedWriter),
+    /// Redis `PUBLISH` on a channel, as a Laravel app publishes.
+    Redis(redis::aio::MultiplexedConnection, String),
+}
+
+impl Outlet {
+    async fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+        match self {
+            Outlet::Socket(writer) => writer
+                .lock()
+                .await
+                .text(frame)
+                .await
+                .map_err(|e| e.to_string()),
+            Outlet::Redis(conn, channel) => redis::cmd("PUBLISH")
+                .arg(&*channel)
+                .arg(frame)
+                .query_async::<i64>(conn)
+                .await
+                .map(drop)
+                .map_err(|e| format!("redis: {e}")),
+        }
+    }
 }
 
 /// What the receiving tasks count.
@@ -140,16 +199,16 @@ async fn echoes(mut reader: Reader, me: u32, permits: Arc<Semaphore>, tally: Arc
 /// Sends warm-up messages until every member has seen one live (a connection is open before
 /// the server has added it to its room, and a message stored before a member's join comes to
 /// it as history), then returns. Warm-ups are never counted.
-async fn warm_up(writers: &[SharedWriter], tally: &Tally, members: u64) -> Result<(), String> {
+async fn warm_up(
+    outlets: &mut [Outlet],
+    shape: &Shape,
+    tally: &Tally,
+    members: u64,
+) -> Result<(), String> {
     let bound = Instant::now() + Duration::from_secs(30);
     while tally.warmed.load(Relaxed) < members {
-        for (p, w) in writers.iter().enumerate() {
-            let frame = warm_frame(p as u32);
-            w.lock()
-                .await
-                .text(&frame)
-                .await
-                .map_err(|e| e.to_string())?;
+        for (p, outlet) in outlets.iter_mut().enumerate() {
+            outlet.send(&shape.warm(p as u32)).await?;
         }
         let round = Instant::now() + Duration::from_secs(2);
         while tally.warmed.load(Relaxed) < members && Instant::now() < round {
@@ -167,6 +226,7 @@ async fn warm_up(writers: &[SharedWriter], tally: &Tally, members: u64) -> Resul
 
 /// How one publisher sends.
 struct Sending {
+    shape: Shape,
     count: u64,
     payload: usize,
     /// Time between two sends at a fixed rate, and this publisher's first send.
@@ -175,7 +235,7 @@ struct Sending {
 }
 
 /// Sends `count` stamped messages; how many went out before the deadline.
-async fn publish(me: u32, writer: SharedWriter, permits: Arc<Semaphore>, how: Sending) -> u64 {
+async fn publish(me: u32, mut outlet: Outlet, permits: Arc<Semaphore>, how: Sending) -> u64 {
     let mut ticker = how
         .pace
         .map(|(gap, first)| tokio::time::interval_at(first, gap));
@@ -194,10 +254,9 @@ async fn publish(me: u32, writer: SharedWriter, permits: Arc<Semaphore>, how: Se
             Ok(Ok(permit)) => permit.forget(),
             _ => break,
         }
-        chat_frame(&mut frame, me, seq, how.payload);
-        let send = async { writer.lock().await.text(&frame).await };
+        how.shape.stamped(&mut frame, me, seq, how.payload);
         if !matches!(
-            tokio::time::timeout_at(how.deadline, send).await,
+            tokio::time::timeout_at(how.deadline, outlet.send(&frame)).await,
             Ok(Ok(()))
         ) {
             break;
@@ -207,14 +266,57 @@ async fn publish(me: u32, writer: SharedWriter, permits: Arc<Semaphore>, how: Se
     sent
 }
 
+/// The socket path and the frames' shape the options ask for.
+fn shapes(args: &Args) -> Result<(String, Shape), String> {
+    let token = args.token.as_deref();
+    match args.protocol {
+        Protocol::Chat if args.redis_url.is_some() => {
+            Err("--redis-url is for --protocol broadcast".into())
+        }
+        Protocol::Chat => Ok((
+            args.path_template
+                .clone()
+                .unwrap_or("/ws/chat/{room}/".into()),
+            Shape::chat(),
+        )),
+        Protocol::Broadcast => {
+            let token = token.ok_or("--protocol broadcast needs --token")?;
+            if args.rooms != 1 {
+                return Err("--protocol broadcast: one channel, the token's (--rooms 1)".into());
+            }
+            let path = args
+                .path_template
+                .clone()
+                .unwrap_or("/ws/broadcast/?token={token}".into())
+                .replace("{token}", token);
+            let open = match args.redis_url {
+                // The hub's Redis ingress payload (docs/broadcast.md).
+                Some(_) => format!(
+                    "{{\"channel\":{},\"type\":\"message\",\"data\":{{\"m\":\"",
+                    serde_json::to_string(&args.channel).map_err(|e| e.to_string())?
+                ),
+                None => "{\"data\":{\"m\":\"".into(),
+            };
+            Ok((
+                path,
+                Shape {
+                    open: open.into_bytes().into(),
+                    close: b"\"}}",
+                },
+            ))
+        }
+    }
+}
+
 /// Runs the workload.
 pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
     if args.rooms == 0 || args.publishers < args.rooms {
         return Err("need at least one room and one publisher per room".into());
     }
+    let (path, shape) = shapes(&args)?;
     let room_url = |i: usize| {
         let room = format!("bench-{}", i % args.rooms);
-        format!("{url}{}", args.path_template.replace("{room}", &room))
+        format!("{url}{}", path.replace("{room}", &room))
     };
     let within = Duration::from_secs(10);
     let subs = connect_all(
@@ -250,6 +352,17 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     let window = args
         .window
         .unwrap_or(if args.rate.is_some() { 1 << 32 } else { 64 });
+    let redis = match &args.redis_url {
+        Some(url) => Some(
+            redis::Client::open(url.as_str())
+                .map_err(|e| format!("redis: {e}"))?
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| format!("redis: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut outlets = Vec::new();
     let mut writers = Vec::new();
     let mut permits = Vec::new();
     for (p, conn) in pubs.conns.into_iter().enumerate() {
@@ -261,11 +374,16 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
             window.clone(),
             tally.clone(),
         )));
+        outlets.push(match &redis {
+            Some(conn) => Outlet::Redis(conn.clone(), args.redis_channel.clone()),
+            None => Outlet::Socket(writer.clone()),
+        });
+        // Kept open: a publisher is a member, and its reader answers pings through it.
         writers.push(writer);
         permits.push(window);
     }
     let members = open_subs + args.publishers as u64;
-    if let Err(e) = warm_up(&writers, &tally, members).await {
+    if let Err(e) = warm_up(&mut outlets, &shape, &tally, members).await {
         readers.iter().for_each(JoinHandle::abort);
         return Err(e);
     }
@@ -280,7 +398,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     let deadline = start + Duration::from_secs_f64(args.timeout);
     let n = args.publishers as u64;
     let mut senders = Vec::new();
-    for (p, (writer, window)) in writers.iter().zip(&permits).enumerate() {
+    for (p, (outlet, window)) in outlets.iter().zip(&permits).enumerate() {
         // Publisher p sends every n-th message; at a rate, their sends interleave evenly.
         let count = planned / n + u64::from((p as u64) < planned % n);
         let pace = args.rate.map(|rate| {
@@ -288,6 +406,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
             (gap, start + gap.mul_f64(p as f64 / n as f64))
         });
         let how = Sending {
+            shape: shape.clone(),
             count,
             payload: args.payload,
             pace,
@@ -295,7 +414,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
         };
         senders.push(tokio::spawn(publish(
             p as u32,
-            writer.clone(),
+            outlet.clone(),
             window.clone(),
             how,
         )));
@@ -326,16 +445,21 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     }
     timed_out |= sent < planned;
     let mut report = Report {
-        workload: match args.rate {
-            Some(rate) => format!(
-                "fanout {} room(s) x {} subs, {rate} msg/s for {} s, {} B",
-                args.rooms, args.subscribers, args.duration, args.payload
-            ),
-            None => format!(
-                "fanout {} room(s) x {} subs, {planned} msgs, {} B",
-                args.rooms, args.subscribers, args.payload
-            ),
-        },
+        workload: format!(
+            "fanout {} room(s) x {} subs, {}, {} B{}",
+            args.rooms,
+            args.subscribers,
+            match args.rate {
+                Some(rate) => format!("{rate} msg/s for {} s", args.duration),
+                None => format!("{planned} msgs"),
+            },
+            args.payload,
+            match (args.protocol, &args.redis_url) {
+                (Protocol::Chat, _) => "",
+                (Protocol::Broadcast, None) => " (broadcast protocol)",
+                (Protocol::Broadcast, Some(_)) => " (broadcast protocol, published through Redis)",
+            }
+        ),
         peer: peer.to_string(),
         connections: args.subscribers + args.publishers,
         failed_connections: subs.failed,

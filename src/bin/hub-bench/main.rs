@@ -2,7 +2,8 @@
 //!
 //! It speaks the Django Channels tutorial's chat protocol (`/ws/chat/{room}/`, `{"message"}`
 //! in, `{"message", "user", …}` out to every member of the room), which every peer in
-//! `scripts/bench.sh` serves, and realtime-hub's guitar dialect for the practice-pair workload.
+//! `scripts/bench.sh` serves, realtime-hub's guitar dialect for the practice-pair workload, and
+//! its broadcast dialect (published over the socket or through Redis) for fan-out.
 //! Every measured message carries its send time; receivers find it by a byte search, not a JSON
 //! parse, in frames read by a lean client that parses whole socket reads in place, so the
 //! generator's one core is not what is measured (its own CPU is reported beside the server's).

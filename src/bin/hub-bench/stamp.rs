@@ -5,6 +5,7 @@
 //! in a JSON string, so the marker always follows a quote: receivers look for `"b:` and read
 //! the digits after it, whatever other fields (`user`, `id`, `created_at`) surround it.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch: senders and receivers share the machine's clock, so a
@@ -26,22 +27,51 @@ pub struct Stamp {
     pub seq: u64,
 }
 
-/// Writes the chat frame `{"message":"b:<now>:<sender>:<seq>:xx…"}` into `out` (cleared first),
-/// its text padded to `payload` bytes; `out` is reused so sending allocates nothing.
-pub fn chat_frame(out: &mut Vec<u8>, sender: u32, seq: u64, payload: usize) {
-    use std::io::Write;
-    out.clear();
-    out.extend_from_slice(b"{\"message\":\"");
-    let text_start = out.len();
-    let _ = write!(out, "b:{}:{sender}:{seq}:", now_nanos());
-    let pad = payload.saturating_sub(out.len() - text_start);
-    out.resize(out.len() + pad, b'x');
-    out.extend_from_slice(b"\"}");
+/// The JSON around a message's text: everything before it (up to and including the opening
+/// quote) and after it. Servers put the text back, unchanged, in a JSON string.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Up to and including the quote that opens the text.
+    pub open: Cow<'static, [u8]>,
+    /// From the quote that closes the text to the end of the frame.
+    pub close: &'static [u8],
 }
 
-/// The chat frame of an unmeasured warm-up message from `sender`.
-pub fn warm_frame(sender: u32) -> Vec<u8> {
-    format!("{{\"message\":\"w:{sender}:\"}}").into_bytes()
+impl Shape {
+    /// The chat protocol's `{"message":"…"}`.
+    pub fn chat() -> Shape {
+        Shape {
+            open: Cow::Borrowed(b"{\"message\":\""),
+            close: b"\"}",
+        }
+    }
+
+    /// Writes a frame whose text is `b:<now>:<sender>:<seq>:xx…`, padded to `payload` bytes,
+    /// into `out` (cleared first); `out` is reused so sending allocates nothing.
+    pub fn stamped(&self, out: &mut Vec<u8>, sender: u32, seq: u64, payload: usize) {
+        use std::io::Write;
+        out.clear();
+        out.extend_from_slice(&self.open);
+        let text_start = out.len();
+        let _ = write!(out, "b:{}:{sender}:{seq}:", now_nanos());
+        let pad = payload.saturating_sub(out.len() - text_start);
+        out.resize(out.len() + pad, b'x');
+        out.extend_from_slice(self.close);
+    }
+
+    /// The frame of an unmeasured warm-up message from `sender`.
+    pub fn warm(&self, sender: u32) -> Vec<u8> {
+        let mut out = self.open.to_vec();
+        out.extend_from_slice(format!("w:{sender}:").as_bytes());
+        out.extend_from_slice(self.close);
+        out
+    }
+}
+
+/// Writes the chat frame `{"message":"b:<now>:<sender>:<seq>:xx…"}` into `out` (cleared first),
+/// its text padded to `payload` bytes.
+pub fn chat_frame(out: &mut Vec<u8>, sender: u32, seq: u64, payload: usize) {
+    Shape::chat().stamped(out, sender, seq, payload);
 }
 
 /// Position just past the first `"` + `rest` in `hay`.
@@ -137,14 +167,34 @@ mod tests {
     }
 
     #[test]
+    fn other_shapes_carry_the_same_stamp() {
+        let shape = Shape {
+            open: Cow::Borrowed(b"{\"data\":{\"m\":\""),
+            close: b"\"}}",
+        };
+        let mut out = Vec::new();
+        shape.stamped(&mut out, 3, 9, 40);
+        let sent: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(sent["data"]["m"].as_str().unwrap().len(), 40);
+        // The hub's broadcast frame around the same data.
+        let got = format!(
+            "{{\"type\":\"message\",\"sender\":{{\"name\":\"bench\",\"id\":1}},\"data\":{}}}",
+            sent["data"]
+        );
+        let stamp = find(got.as_bytes()).unwrap();
+        assert_eq!((stamp.sender, stamp.seq), (3, 9));
+        assert_eq!(find_warm(&shape.warm(5)), Some(5));
+    }
+
+    #[test]
     fn history_warm_up_and_plain_text_are_told_apart() {
         assert!(is_history(b"{\"message\":\"b:1:0:1:\",\"history\":true}"));
         assert!(is_history(
             b"{\"message\": \"b:1:0:1:\", \"history\": true}"
         ));
         assert!(!is_history(b"{\"message\":\"b:1:0:1:\",\"history\":false}"));
-        assert_eq!(find_warm(&warm_frame(3)), Some(3));
-        assert_eq!(find(&warm_frame(3)), None);
+        assert_eq!(find_warm(&Shape::chat().warm(3)), Some(3));
+        assert_eq!(find(&Shape::chat().warm(3)), None);
         assert_eq!(find(b"{\"message\":\"hello b:1:2:3:\"}"), None);
         assert_eq!(find(b"{\"message\":\"b:12x:2:3:\"}"), None);
     }
