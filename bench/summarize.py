@@ -27,6 +27,8 @@ TITLES = {
     "e_pairs_guitar": "(e') the same pairs over realtime-hub's guitar dialect (hub only)",
     "f_broadcast_redis": "(f) broadcast dialect: a Laravel app publishing through Redis to one "
                          "channel of 1,000 browsers (hub only)",
+    "g_messages": "(g) messages dialect: direct messages over REST, read receipts over the "
+                  "socket (hub only)",
 }
 PEER_ORDER = ["hub", "minimal", "node", "django", "django-redis"]
 # (workload, metric, peer, bound, "min" = hub/peer must be at least bound, "max" = at most)

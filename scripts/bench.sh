@@ -11,11 +11,11 @@
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset). Each workload runs
 # --runs times (3; 1 with --quick, which also uses smaller sizes) on a freshly started server,
 # the peers taking turns within each round, and the medians are reported. The hub alone also
-# runs its own dialects: (e') guitar pairs and (f) broadcast through a throw-away Redis. Every
-# run is bounded in time; every process started here is stopped by its PID. Results:
-# target/bench/raw.jsonl (every run), target/bench/results.json and results.md (medians,
-# ratios), target/bench/chart.png (copied to bench/chart.png after a full run of every peer);
-# the tables are printed at the end.
+# runs its own dialects: (e') guitar pairs, (f) broadcast through a throw-away Redis and (g)
+# direct messages with read receipts. Every run is bounded in time; every process started here
+# is stopped by its PID. Results: target/bench/raw.jsonl (every run), target/bench/results.json
+# and results.md (medians, ratios), target/bench/chart.png (copied to bench/chart.png after a
+# full run of every peer); the tables are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -170,12 +170,13 @@ start_server() {
 
 # --- Workloads ------------------------------------------------------------------------------
 if $quick; then
-  a=(fanout --subscribers 100 --messages 5000 --timeout 5)
-  b=(fanout --subscribers 1000 --messages 500 --timeout 5)
-  c=(fanout --subscribers 1000 --rate 20 --duration 3 --timeout 6)
+  a=(fanout --subscribers 100 --messages 5000 --timeout 3)
+  b=(fanout --subscribers 1000 --messages 300 --timeout 3)
+  c=(fanout --subscribers 1000 --rate 20 --duration 2 --timeout 3)
   d=(idle --connections 1000 --settle 1)
-  e=(pairs --pairs 200 --rate 5 --duration 3 --drain 2)
+  e=(pairs --pairs 200 --rate 5 --duration 2 --drain 1)
   f=(fanout --subscribers 1000 --messages 500 --timeout 5)
+  g=(messages --pairs 100 --rate 2 --duration 2 --drain 1)
 else
   a=(fanout --subscribers 100 --messages 20000 --timeout 15)
   b=(fanout --subscribers 1000 --messages 2000 --timeout 15)
@@ -183,6 +184,7 @@ else
   d=(idle --connections 5000)
   e=(pairs --pairs 1000 --rate 5 --duration 10 --drain 5)
   f=(fanout --subscribers 1000 --messages 2000 --timeout 15)
+  g=(messages --pairs 500 --rate 2 --duration 10 --drain 5)
 fi
 
 # Runs one workload once on a fresh server; args: peer, key, run number, generator args
@@ -244,6 +246,10 @@ if want hub; then
   else
     echo "bench: no redis-server (apt-get install redis-server): skipping (f)" >&2
   fi
+  # The messages dialect (seeds/000): messages posted over REST, read receipts over the socket.
+  for run in $(seq "$runs"); do
+    run_once hub g_messages "$run" "${g[@]}" --jwt-secret bench
+  done
 fi
 echo "bench: measured in $(( $(date +%s) - measuring )) s"
 

@@ -3,7 +3,8 @@
 //! It speaks the Django Channels tutorial's chat protocol (`/ws/chat/{room}/`, `{"message"}`
 //! in, `{"message", "user", …}` out to every member of the room), which every peer in
 //! `scripts/bench.sh` serves, realtime-hub's guitar dialect for the practice-pair workload, and
-//! its broadcast dialect (published over the socket or through Redis) for fan-out.
+//! its broadcast dialect (published over the socket or through Redis) for fan-out, and its
+//! messages dialect (REST in, receipts over the socket) for direct messages.
 //! Every measured message carries its send time; receivers find it by a byte search, not a JSON
 //! parse, in frames read by a lean client that parses whole socket reads in place, so the
 //! generator's one core is not what is measured (its own CPU is reported beside the server's).
@@ -12,12 +13,13 @@
 //! # Layout
 //! - `client`: WebSocket upgrade, frame reading and masked writing.
 //! - `stamp`: the send-time marker in every measured message and how it is found.
-//! - `fanout`, `idle`, `pairs`: the workloads.
+//! - `fanout`, `idle`, `pairs`, `messages`: the workloads.
 //! - `report`, `procfs`: latencies, rates and the CPU and memory of both processes.
 
 mod client;
 mod fanout;
 mod idle;
+mod messages;
 mod pairs;
 mod procfs;
 mod report;
@@ -56,6 +58,8 @@ enum Workload {
     Idle(idle::Args),
     /// Many two-device rooms: one device sends at a rate, the other measures latency.
     Pairs(pairs::Args),
+    /// Pairs of users of the messages dialect: messages over REST, receipts over the socket.
+    Messages(messages::Args),
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -66,6 +70,7 @@ async fn main() {
         Workload::Fanout(args) => fanout::run(url, &cli.peer, cli.server_pid, args).await,
         Workload::Idle(args) => idle::run(url, &cli.peer, cli.server_pid, args).await,
         Workload::Pairs(args) => pairs::run(url, &cli.peer, cli.server_pid, args).await,
+        Workload::Messages(args) => messages::run(url, &cli.peer, cli.server_pid, args).await,
     };
     match result {
         Ok(report) => report.print(),
