@@ -7,7 +7,6 @@
 //! embedded in the binary, so a fresh install migrates itself at start.
 
 pub mod chat_message;
-pub mod checkpoint;
 pub mod guitar;
 pub mod messages;
 pub mod schema;
@@ -46,9 +45,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(
-                // No checkpoints from pooled connections: see checkpoint.rs.
-                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                 PRAGMA wal_autocheckpoint = 0;",
+                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -60,15 +57,12 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager<DbConnection>>,
-    /// SQLite only: keeps the checkpointing thread going while the pool is in use.
-    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Db {
     /// Opens the pool for `config.database_url` and applies pending migrations.
     pub fn connect(config: &Config) -> Result<Db, DbError> {
         let url = diesel_url(&config.database_url);
-        let mut checkpointer = None;
         if config.sqlite_path().is_some() {
             // Switching to WAL needs the file to itself: do it once, before the pool opens
             // several connections at the same moment.
@@ -77,7 +71,6 @@ impl Db {
             first
                 .batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
                 .map_err(DbError::Query)?;
-            checkpointer = Some(checkpoint::Checkpointer::start(&url)?);
         }
         let pool = Pool::builder()
             .max_size(config.db_pool_size)
@@ -86,10 +79,7 @@ impl Db {
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(url))
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        let db = Db {
-            pool,
-            _checkpointer: checkpointer,
-        };
+        let db = Db { pool };
         db.migrate()?;
         Ok(db)
     }
