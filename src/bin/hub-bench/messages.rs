@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::client::{connect_all, Batch, Reader, SharedWriter, SMALL_BUFFER};
 use crate::report::{Clock, Latencies, Report};
-use crate::stamp::{self, now_nanos, Shape};
+use crate::stamp::{self, Shape};
 
 /// Messaging options.
 #[derive(Debug, clap::Args)]
@@ -154,7 +154,6 @@ fn message_id(frame: &[u8]) -> Option<i64> {
 
 /// A recipient: times each `new_message` and marks it read, until `count` arrived or the
 /// deadline.
-#[allow(clippy::too_many_arguments)]
 async fn recipient(
     mut reader: Reader,
     writer: SharedWriter,
@@ -176,12 +175,7 @@ async fn recipient(
             }
         });
         let batch = tokio::time::timeout_at(deadline, batch).await;
-        if !sent.is_empty() {
-            latencies.record(now_nanos(), &sent);
-            delivered.fetch_add(sent.len() as u64, Relaxed);
-            got += sent.len() as u64;
-            sent.clear();
-        }
+        got += latencies.arrived(&mut sent, &delivered);
         for id in read.drain(..) {
             let frame = format!("{{\"type\":\"mark_read\",\"message_id\":{id}}}");
             if writer.lock().await.text(frame.as_bytes()).await.is_err() {

@@ -187,12 +187,7 @@ async fn pc(
             _ => {}
         });
         let batch = tokio::time::timeout_at(deadline, batch).await;
-        if !sent.is_empty() {
-            latencies.record(now_nanos(), &sent);
-            delivered.fetch_add(sent.len() as u64, Relaxed);
-            got += sent.len() as u64;
-            sent.clear();
-        }
+        got += latencies.arrived(&mut sent, &delivered);
         if !matches!(batch, Ok(Ok(Batch::Open))) {
             return;
         }

@@ -1,6 +1,7 @@
 //! Results: latency percentiles, rates, loss, and both processes' CPU and memory; printed as a
 //! table for people and one JSON line (the last line on stdout) for `scripts/bench.sh`.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,18 @@ impl Latencies {
         for &s in sent {
             h.saturating_record(now_nanos.saturating_sub(s) / 1000);
         }
+    }
+
+    /// Records what a receiver collected from one read as arrived now, counts it into
+    /// `delivered` and empties `sent`; how many there were.
+    pub fn arrived(&self, sent: &mut Vec<u64>, delivered: &AtomicU64) -> u64 {
+        let n = sent.len() as u64;
+        if n > 0 {
+            self.record(crate::stamp::now_nanos(), sent);
+            delivered.fetch_add(n, Relaxed);
+            sent.clear();
+        }
+        n
     }
 }
 
