@@ -21,6 +21,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `REDIS_PREFIX`: prepended to every Redis key and channel the hub uses. Default empty.
     pub redis_prefix: String,
+    /// `HUB_PRESENCE_TTL_MS`: how long a node that stopped refreshing its heartbeat in Redis
+    /// still counts as alive; its members are announced gone within twice this. Default 10 000.
+    pub presence_ttl: Duration,
+    /// `HUB_RELAY_LINGER_MS`: how long a node stays subscribed to a topic in Redis after its
+    /// last local member left (a member coming straight back misses nothing). Default 5 000.
+    pub relay_linger: Duration,
     /// `JWT_SECRET`: HS256 key. When unset, [`crate::auth::secret`] creates one beside the
     /// database and says so in the log, so no well-known secret is ever used silently.
     pub jwt_secret: Option<String>,
@@ -93,6 +99,8 @@ impl Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://realtime-hub.db".into()),
             redis_url: get("REDIS_URL"),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_default(),
+            presence_ttl: millis(&get, "HUB_PRESENCE_TTL_MS", 10_000)?,
+            relay_linger: millis(&get, "HUB_RELAY_LINGER_MS", 5_000)?,
             jwt_secret: get("JWT_SECRET"),
             api_key: get("HUB_API_KEY"),
             allowed_origins: get("HUB_ALLOWED_ORIGINS")
@@ -157,6 +165,12 @@ impl Config {
             return Err(invalid(
                 "HUB_HEARTBEAT_TIMEOUT_MS",
                 "must be at least twice HUB_HEARTBEAT_INTERVAL_MS",
+            ));
+        }
+        if self.presence_ttl < Duration::from_millis(300) {
+            return Err(invalid(
+                "HUB_PRESENCE_TTL_MS",
+                "must be at least 300 (nodes refresh it three times per TTL)",
             ));
         }
         if self.session_queue == 0

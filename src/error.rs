@@ -184,6 +184,30 @@ impl CloseCode {
         }
     }
 
+    /// The code for a number on the wire, if it is one of these.
+    pub fn from_code(code: u16) -> Option<CloseCode> {
+        use CloseCode::*;
+        [
+            Normal,
+            GoingAway,
+            Unsupported,
+            InvalidPayload,
+            Policy,
+            TooBig,
+            Internal,
+            BadToken,
+            Forbidden,
+            OverQuota,
+            RateLimited,
+            SlowConsumer,
+            PongTimeout,
+            TokenExpired,
+            ResyncRequired,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+    }
+
     /// Whether a well-behaved client should reconnect after this close.
     pub fn should_reconnect(self) -> bool {
         !matches!(

@@ -42,8 +42,12 @@ pub struct Metrics {
     pub relay_published: AtomicU64,
     /// Events received from other nodes.
     pub relay_received: AtomicU64,
-    /// Relay failures (publish or subscribe errors, malformed envelopes).
+    /// Relay failures (publish or subscribe errors, malformed envelopes, refused hand-offs).
     pub relay_errors: AtomicU64,
+    /// 1 while the relay's link to the other nodes is up (always 1 for the in-process relay).
+    pub relay_connected: AtomicI64,
+    /// Topics this node is subscribed to in Redis.
+    pub relay_subscriptions: AtomicI64,
     /// Refused handshakes by reason.
     handshake_failures: Mutex<BTreeMap<&'static str, u64>>,
     /// Dialect counters with one label set each: (name, help) → label text → count.
@@ -99,6 +103,15 @@ impl Metrics {
             .or_default()
             .entry(labels.to_string())
             .or_default() += 1;
+    }
+
+    /// Counts an event refused by a full queue (`queue` names it: `registry`, `relay`, …).
+    pub fn queue_full(&self, queue: &'static str) {
+        self.labelled(
+            "hub_queue_full_total",
+            "Events refused because a bounded queue was full, by queue.",
+            &format!("queue=\"{queue}\""),
+        );
     }
 
     /// Records how long an event took from entering the hub to being written to a socket.
@@ -189,6 +202,21 @@ impl Metrics {
             "gauge",
             "Live rooms on this node.",
             format!("hub_rooms {}", self.rooms.load(Relaxed)),
+        );
+        line(
+            "hub_relay_connected",
+            "gauge",
+            "1 while the relay's link to the other nodes is up.",
+            format!("hub_relay_connected {}", self.relay_connected.load(Relaxed)),
+        );
+        line(
+            "hub_relay_subscriptions",
+            "gauge",
+            "Topics this node receives from other nodes through Redis.",
+            format!(
+                "hub_relay_subscriptions {}",
+                self.relay_subscriptions.load(Relaxed)
+            ),
         );
         let failures = self
             .handshake_failures

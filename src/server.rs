@@ -22,36 +22,47 @@ use crate::db::Db;
 use crate::hub::conn;
 use crate::hub::limits::ConnLimits;
 use crate::hub::registry::Registry;
-use crate::hub::room::SlowReaderPolicy;
+use crate::hub::room::{RoomConfig, SlowReaderPolicy};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::relay::local::{LocalBus, LocalRelay};
-use crate::relay::Relay;
+use crate::relay::presence::SharedPresence;
+use crate::relay::redis::RedisRelay;
+use crate::relay::redis_presence::RedisPresence;
+use crate::relay::{Relay, RelayInbox};
 use crate::state::AppState;
 
 /// Serves one node on `listener` until `shutdown` resolves; returns once every connection is
-/// closed. Must be called inside an actix system (`actix_web::rt::System`).
+/// closed. With `REDIS_URL` the node joins the others through Redis; without, it is alone.
+/// Must be called inside an actix system (`actix_web::rt::System`).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> std::io::Result<()> {
-    run_with_bus(listener, config, shutdown, LocalBus::default()).await
+    serve(listener, config, shutdown, None).await
 }
 
 /// [`run`], joined to an in-process relay bus shared with other nodes of the same process
-/// (how tests show several nodes acting as one hub without Redis).
+/// (how tests show several nodes acting as one hub without Redis). `REDIS_URL` still feeds the
+/// broadcast dialect's back-end channel, but events between nodes take the bus.
 pub async fn run_with_bus(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + 'static,
     bus: LocalBus,
 ) -> std::io::Result<()> {
-    let state = build_state(config, bus)?;
+    serve(listener, config, shutdown, Some(bus)).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + 'static,
+    bus: Option<LocalBus>,
+) -> std::io::Result<()> {
     let (down_tx, down_rx) = watch::channel(false);
-    let state = AppState {
-        shutdown: down_rx,
-        ..state
-    };
+    let state = build_state(config, bus, down_rx)?;
     let config = state.config.clone();
     let shared = web::Data::new(crate::dialects::start(&state));
 
@@ -91,37 +102,71 @@ pub async fn run_with_bus(
         handle.stop(true).await;
     });
     server.await?;
-    state.registry.do_send(StopRegistry);
+    state.hub.registry().do_send(StopRegistry);
     log::info!("stopped");
     Ok(())
 }
 
-/// Opens the database, resolves the secret and starts the registry (once per node).
-fn build_state(config: Config, bus: LocalBus) -> std::io::Result<AppState> {
+/// Opens the database, resolves the secret, starts the relay (Redis when configured and no
+/// in-process bus is given) and the registry, once per node.
+fn build_state(
+    config: Config,
+    bus: Option<LocalBus>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<AppState> {
     let io = |e: String| std::io::Error::other(e);
     let secret = secret::resolve(&config).map_err(|e| io(e.to_string()))?;
     let db = Db::connect(&config).map_err(|e| io(format!("database: {e}")))?;
     let metrics = Arc::new(Metrics::default());
-    let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(bus, metrics.clone()));
-    let slow = SlowReaderPolicy {
-        backlog_bytes: config.slow_consumer_bytes,
-        stall: config.slow_consumer_timeout,
-    };
-    let registry = Registry::new(
-        config.room_threads,
-        config.replay_buffer,
-        slow,
-        relay,
-        metrics.clone(),
-    )
-    .start();
-    let (_, shutdown) = watch::channel(false);
     let redis = match &config.redis_url {
         Some(url) => {
             Some(redis::Client::open(url.as_str()).map_err(|e| io(format!("REDIS_URL: {e}")))?)
         }
         None => None,
     };
+    let (relay, presence): (Arc<dyn Relay>, Option<RedisPresence>) = match (&redis, bus) {
+        (Some(client), None) => {
+            let relay = RedisRelay::start(
+                client.clone(),
+                config.redis_prefix.clone(),
+                config.relay_linger,
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            let presence = RedisPresence::start(
+                client.clone(),
+                &config.redis_prefix,
+                relay.node(),
+                config.presence_ttl,
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            (Arc::new(relay), Some(presence))
+        }
+        (_, bus) => (
+            Arc::new(LocalRelay::new(bus.unwrap_or_default(), metrics.clone())),
+            None,
+        ),
+    };
+    let rooms = RoomConfig {
+        replay: config.replay_buffer,
+        slow: SlowReaderPolicy {
+            backlog_bytes: config.slow_consumer_bytes,
+            stall: config.slow_consumer_timeout,
+        },
+    };
+    let shared = presence
+        .clone()
+        .map(|p| Arc::new(p) as Arc<dyn SharedPresence>);
+    let registry =
+        Registry::new(config.room_threads, rooms, relay, shared, metrics.clone()).start();
+    if let Some(presence) = &presence {
+        presence.attach(RelayInbox {
+            envelopes: registry.clone().recipient(),
+            resync: registry.clone().recipient(),
+            orphaned: registry.clone().recipient(),
+        });
+    }
     Ok(AppState {
         redis,
         limits: Arc::new(ConnLimits::new(
@@ -131,7 +176,7 @@ fn build_state(config: Config, bus: LocalBus) -> std::io::Result<AppState> {
         auth: Arc::new(Auth::new(&secret)),
         config: Arc::new(config),
         db,
-        registry,
+        hub: Hub::new(registry, metrics.clone()),
         metrics,
         shutdown,
     })

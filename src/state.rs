@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
 use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
 use crate::hub::limits::ConnLimits;
-use crate::hub::registry::Registry;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 
 /// Shared state of one server. Cloning copies a handful of reference counts.
@@ -21,8 +20,8 @@ pub struct AppState {
     pub db: Db,
     /// Token verification and minting.
     pub auth: Arc<Auth>,
-    /// This node's registry of rooms.
-    pub registry: Addr<Registry>,
+    /// The one door for publishing into rooms, on this node and the others.
+    pub hub: Hub,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Connection quotas.

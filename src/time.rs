@@ -7,3 +7,11 @@ use chrono::{NaiveDateTime, SecondsFormat};
 pub fn rfc3339(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
+
+/// A Unix time in milliseconds as a stored UTC time (times before 1970 or past the calendar's
+/// end are clamped to the epoch).
+pub fn from_unix_ms(ms: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .naive_utc()
+}

@@ -72,6 +72,22 @@ pub fn insert_many(
     Ok(ids)
 }
 
+/// Messages of `room` stored at or after `since`, oldest first, at most `limit`.
+pub fn since(
+    conn: &mut DbConnection,
+    room: &str,
+    since: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<ChatMessage>, DbError> {
+    Ok(chat_messages::table
+        .filter(chat_messages::room.eq(room))
+        .filter(chat_messages::created_at.ge(since))
+        .order(chat_messages::id)
+        .limit(limit)
+        .select(ChatMessage::as_select())
+        .load(conn)?)
+}
+
 /// The newest `limit` messages of `room`, returned oldest first (the order they are replayed).
 pub fn recent(
     conn: &mut DbConnection,

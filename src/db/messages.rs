@@ -193,6 +193,31 @@ pub fn newest(
     Ok(rows)
 }
 
+/// Messages sent or read from `since` on, oldest first, at most `limit`: those to or from
+/// `user`, or those of `community`.
+pub fn changed_since(
+    conn: &mut DbConnection,
+    user: Option<i64>,
+    community: Option<i64>,
+    since: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Message>, DbError> {
+    let mut q = messages::table
+        .filter(
+            messages::created_at
+                .ge(since)
+                .or(messages::read_at.ge(since)),
+        )
+        .into_boxed();
+    if let Some(u) = user {
+        q = q.filter(messages::sender_id.eq(u).or(messages::recipient_id.eq(u)));
+    }
+    if let Some(c) = community {
+        q = q.filter(messages::community_id.eq(c));
+    }
+    Ok(q.order(messages::id).limit(limit).load(conn)?)
+}
+
 /// Names of the given users.
 pub fn user_names(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
     Ok(users::table

@@ -20,6 +20,8 @@ pub struct Shared {
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
 pub fn start(state: &AppState) -> Shared {
     broadcast::start(state);
+    guitar::start(state);
+    messages::start(state);
     Shared {
         chat_store: chat::start(state),
     }

@@ -7,7 +7,9 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use super::conn::ConnId;
+use super::topic::Topic;
 use crate::error::CloseCode;
+use crate::relay::{Envelope, NodeId, RelayTarget};
 
 /// A published event. `body` holds the JSON text, serialized once by the publisher; every
 /// recipient gets a clone of the same reference-counted bytes.
@@ -17,14 +19,17 @@ pub struct Event {
     pub body: ByteString,
     /// The room's sequence number (0 until a room assigned one).
     pub seq: u64,
-    /// An ordering key from storage (e.g. a message id), so a session that replayed stored
-    /// history up to some key can drop live events it already showed.
+    /// A key from storage, unique within the topic (e.g. a chat message id), so that a session
+    /// that replayed stored history up to some key can drop live events it already showed, and
+    /// a room catching up after a relay gap can drop events its members already received. A
+    /// dialect whose topic carries several kinds of stored event keeps them apart in the low
+    /// bits (see [`Event::stored`]).
     pub key: Option<i64>,
     /// When the event entered the hub, for the delivery latency histogram.
     pub born: Instant,
     /// Set on an event that ends its recipients' connections (a session closed by its owner):
     /// each recipient writes the body, then closes with this code and reason.
-    pub close: Option<(CloseCode, &'static str)>,
+    pub close: Option<(CloseCode, Arc<str>)>,
 }
 
 impl Event {
@@ -47,14 +52,56 @@ impl Event {
 
     /// Makes this the last event its recipients receive before their connection is closed.
     pub fn closing(mut self, code: CloseCode, reason: &'static str) -> Event {
-        self.close = Some((code, reason));
+        self.close = Some((code, reason.into()));
         self
     }
 
-    /// Sets the storage ordering key.
+    /// Sets the storage key.
     pub fn with_key(mut self, key: i64) -> Event {
         self.key = Some(key);
         self
+    }
+
+    /// Sets the storage key of the `kind`-th (0–7) kind of stored event a topic carries, for
+    /// the record `id`: `id * 8 + kind`, unique within the topic and ordered by id within a kind.
+    pub fn stored(self, kind: u8, id: i64) -> Event {
+        debug_assert!(kind < 8);
+        self.with_key(id.saturating_mul(8) + i64::from(kind))
+    }
+}
+
+impl Envelope {
+    /// The envelope that carries `event` of `topic` to other nodes. A target naming one
+    /// connection means nothing on another node: everyone there receives it.
+    pub fn of(origin: NodeId, topic: Topic, event: &Event, target: &Target) -> Envelope {
+        Envelope {
+            origin,
+            topic,
+            body: event.body.clone(),
+            target: match target {
+                Target::Users(keys) => RelayTarget::Users(keys.clone()),
+                Target::All | Target::AllExcept(_) => RelayTarget::All,
+            },
+            key: event.key,
+            close: event
+                .close
+                .as_ref()
+                .map(|(code, reason)| (code.code(), reason.clone())),
+        }
+    }
+
+    /// The event as this node's members receive it, and whom it is for.
+    pub fn event(self) -> (Event, Target) {
+        let mut event = Event::text(self.body);
+        event.key = self.key;
+        event.close = self
+            .close
+            .and_then(|(code, reason)| Some((CloseCode::from_code(code)?, reason)));
+        let target = match self.target {
+            RelayTarget::All => Target::All,
+            RelayTarget::Users(keys) => Target::Users(keys),
+        };
+        (event, target)
     }
 }
 

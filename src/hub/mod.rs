@@ -2,10 +2,14 @@
 //!
 //! Nothing here names a dialect. Dialects choose topics (namespaced names), serialize their
 //! events once into [`Event`]s, and decide who receives them with a [`Target`]; the core does
-//! membership, presence, numbering, replay, delivery and slow-reader eviction.
+//! membership, presence, numbering, replay, delivery and slow-reader eviction. Dialects and
+//! services publish through one door, the [`Hub`] handle; only the hub knows rooms, the
+//! registry, the relay and presence.
 
+pub mod catch_up;
 pub mod conn;
 pub mod event;
+pub mod handle;
 pub mod handshake;
 pub mod inbox;
 pub mod input;
@@ -14,9 +18,12 @@ pub mod presence;
 pub mod registry;
 pub mod replay;
 pub mod room;
+pub mod seen;
 pub mod session;
 pub mod topic;
 
+pub use catch_up::CatchUp;
 pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};
+pub use handle::Hub;
 pub use session::{Ctx, Dialect, Session, SessionCore};
 pub use topic::Topic;

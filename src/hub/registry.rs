@@ -5,17 +5,25 @@
 //! Joins always pass through here, and a room is forgotten only after it confirmed that it
 //! stopped while still empty; as the registry forwards in order, a join can never land in a
 //! room that is about to vanish.
+//!
+//! Everything the relay brings in arrives here too: events from other nodes (delivered to the
+//! topic's room, if this node has one), gaps to catch up on (passed to every room with its
+//! namespace's [`CatchUp`] source) and farewells of dead nodes' members (published like any
+//! event). Hand-offs to rooms use `try_send`; a full room mailbox is counted, not waited for.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::catch_up::CatchUp;
 use super::event::{Event, Target};
-use super::room::{Join, Joined, Publish, Remote, Room, SlowReaderPolicy, StopIfEmpty};
+use super::room::{CatchUpSince, Join, Joined, Publish, Remote, Room, RoomConfig, StopIfEmpty};
 use super::topic::Topic;
 use crate::metrics::Metrics;
-use crate::relay::{Envelope, Relay, RelayTarget};
+use crate::relay::presence::SharedPresence;
+use crate::relay::{Envelope, Orphaned, Relay, RelayInbox, Resync};
 
 /// The hub core's failures as a session or service sees them.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +31,12 @@ pub enum HubError {
     /// The registry or a room is gone (the server is shutting down).
     #[error("hub unavailable")]
     Unavailable(#[from] MailboxError),
+    /// The registry's bounded mailbox is full: the event was refused (and counted).
+    #[error("hub overloaded")]
+    Full,
+    /// The registry has stopped (the server is shutting down).
+    #[error("hub stopped")]
+    Stopped,
 }
 
 /// Joins `topic`, creating its room if needed.
@@ -48,9 +62,8 @@ pub struct PublishTopic {
     pub target: Target,
 }
 
-/// Delivers to this node's members of a topic only, never relayed: for events every node
-/// receives by itself (each node subscribes to the Laravel back end's Redis channel, so
-/// relaying would hand members one copy per node).
+/// Delivers to this node's members of a topic only, never relayed (see
+/// [`super::Hub::deliver_local`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct DeliverLocal {
@@ -60,6 +73,16 @@ pub struct DeliverLocal {
     pub event: Event,
     /// Who receives it.
     pub target: Target,
+}
+
+/// Registers a namespace's catch-up source.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterCatchUp {
+    /// The topic namespace (`chat`, `user`, …).
+    pub namespace: &'static str,
+    /// Where its rooms read what they missed.
+    pub source: Arc<dyn CatchUp>,
 }
 
 /// A room reports that its last member left.
@@ -79,18 +102,20 @@ pub struct Registry {
     next_arbiter: usize,
     relay: Arc<dyn Relay>,
     metrics: Arc<Metrics>,
-    replay: usize,
-    slow: SlowReaderPolicy,
+    config: RoomConfig,
+    presence: Option<Arc<dyn SharedPresence>>,
+    catch_ups: HashMap<&'static str, Arc<dyn CatchUp>>,
 }
 
 impl Registry {
     /// A registry whose rooms run on `room_threads` dedicated threads (so fan-out work is
-    /// spread over the cores instead of sitting on the registry's thread).
+    /// spread over the cores instead of sitting on the registry's thread). With `presence`,
+    /// rooms whose members announce themselves share who is present with the other nodes.
     pub fn new(
         room_threads: usize,
-        replay: usize,
-        slow: SlowReaderPolicy,
+        config: RoomConfig,
         relay: Arc<dyn Relay>,
+        presence: Option<Arc<dyn SharedPresence>>,
         metrics: Arc<Metrics>,
     ) -> Registry {
         let arbiters = (0..room_threads.max(1))
@@ -102,8 +127,9 @@ impl Registry {
             next_arbiter: 0,
             relay,
             metrics,
-            replay,
-            slow,
+            config,
+            presence,
+            catch_ups: HashMap::new(),
         }
     }
 
@@ -113,29 +139,49 @@ impl Registry {
         }
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter += 1;
-        let (t, replay, slow, relay, registry, metrics) = (
+        let (t, config, relay, presence, registry, metrics) = (
             topic.clone(),
-            self.replay,
-            self.slow,
+            self.config,
             self.relay.clone(),
+            self.presence.clone(),
             ctx.address(),
             self.metrics.clone(),
         );
         let room = Room::start_in_arbiter(arbiter, move |_| {
-            Room::new(t, replay, slow, relay, registry, metrics)
+            Room::new(t, config, relay, presence, registry, metrics)
         });
         self.relay.subscribe(topic);
         self.rooms.insert(topic.clone(), room.clone());
         room
     }
+
+    /// Hands a message to a room without waiting; a full mailbox is counted.
+    fn hand<M>(&self, room: &Addr<Room>, msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        Room: Handler<M>,
+    {
+        if let Err(SendError::Full(_)) = room.try_send(msg) {
+            self.metrics.queue_full("room");
+        }
+    }
 }
+
+/// Mailbox of the registry: deep, since every publish without a joined room passes here, but
+/// bounded — [`super::Hub`] refuses and counts what does not fit.
+pub const REGISTRY_MAILBOX: usize = 65_536;
 
 impl Actor for Registry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(65_536);
-        self.relay.attach(ctx.address().recipient());
+        ctx.set_mailbox_capacity(REGISTRY_MAILBOX);
+        self.relay.attach(RelayInbox {
+            envelopes: ctx.address().recipient(),
+            resync: ctx.address().recipient(),
+            orphaned: ctx.address().recipient(),
+        });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -161,25 +207,21 @@ impl Handler<PublishTopic> for Registry {
 
     fn handle(&mut self, msg: PublishTopic, _: &mut Self::Context) {
         match self.rooms.get(&msg.topic) {
-            Some(room) => room.do_send(Publish {
-                event: msg.event,
-                target: msg.target,
-            }),
+            Some(room) => self.hand(
+                room,
+                Publish {
+                    event: msg.event,
+                    target: msg.target,
+                },
+            ),
             None => {
-                self.metrics
-                    .messages_out
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let target = match msg.target {
-                    Target::Users(keys) => RelayTarget::Users(keys),
-                    _ => RelayTarget::All,
-                };
-                self.relay.publish(Envelope {
-                    origin: self.relay.node(),
-                    topic: msg.topic,
-                    body: msg.event.body,
-                    target,
-                    key: msg.event.key,
-                });
+                self.metrics.messages_out.fetch_add(1, Relaxed);
+                self.relay.publish(Envelope::of(
+                    self.relay.node(),
+                    msg.topic,
+                    &msg.event,
+                    &msg.target,
+                ));
             }
         }
     }
@@ -192,18 +234,17 @@ impl Handler<DeliverLocal> for Registry {
         let Some(room) = self.rooms.get(&msg.topic) else {
             return;
         };
-        let target = match msg.target {
-            Target::Users(keys) => RelayTarget::Users(keys),
-            Target::All | Target::AllExcept(_) => RelayTarget::All,
-        };
         // Delivered as events from other nodes are: locally, without relaying.
-        room.do_send(Remote(Envelope {
-            origin: self.relay.node(),
-            topic: msg.topic,
-            body: msg.event.body,
-            target,
-            key: msg.event.key,
-        }));
+        let env = Envelope::of(self.relay.node(), msg.topic, &msg.event, &msg.target);
+        self.hand(room, Remote(env));
+    }
+}
+
+impl Handler<RegisterCatchUp> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterCatchUp, _: &mut Self::Context) {
+        self.catch_ups.insert(msg.namespace, msg.source);
     }
 }
 
@@ -239,11 +280,49 @@ impl Handler<Envelope> for Registry {
         if env.origin == self.relay.node() {
             return;
         }
-        self.metrics
-            .relay_received
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.relay_received.fetch_add(1, Relaxed);
         if let Some(room) = self.rooms.get(&env.topic) {
-            room.do_send(Remote(env));
+            self.hand(room, Remote(env));
         }
+    }
+}
+
+impl Handler<Resync> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resync, _: &mut Self::Context) {
+        log::info!(
+            "relay: catching up {} rooms on what was stored since {} ms",
+            self.rooms.len(),
+            msg.since_ms
+        );
+        for (topic, room) in &self.rooms {
+            let source = self.catch_ups.get(topic.namespace()).cloned();
+            self.hand(
+                room,
+                CatchUpSince {
+                    since_ms: msg.since_ms,
+                    source,
+                },
+            );
+        }
+    }
+}
+
+impl Handler<Orphaned> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Orphaned, ctx: &mut Self::Context) {
+        // The departed member's farewell, published as any event: to this node's members and
+        // to every other node's.
+        <Self as Handler<PublishTopic>>::handle(
+            self,
+            PublishTopic {
+                topic: msg.topic,
+                event: Event::text(msg.body),
+                target: Target::All,
+            },
+            ctx,
+        );
     }
 }

@@ -8,6 +8,16 @@
 //! syscall; when idle, a batch is a single event and nothing waits. The batch is one shared
 //! allocation for every member it addresses in full.
 //!
+//! Presence: a room counts its own members' users. With a shared store (Redis, several nodes),
+//! members that announce themselves are also recorded there, and the store decides whether an
+//! arrival is its user's first anywhere and a departure its last; announcements then go to
+//! every node, like events. The room's own count is the answer when the store cannot be
+//! reached, so an outage costs exactness across nodes, never local service.
+//!
+//! Events with a storage key are delivered once per key ([`SeenKeys`]): after a relay gap the
+//! room reads what it missed from storage ([`CatchUpSince`]) and drops what its members
+//! already have.
+//!
 //! Delivery uses `try_send` into each session's [`Inbox`], bounded in events, never `do_send`.
 //! A member whose inbox is full gets a short backlog here, drained as its session catches up, so a
 //! busy thread or a burst costs nobody a message. A member whose backlog passes
@@ -21,17 +31,22 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::fut::wrap_future;
 use actix::prelude::*;
 
+use super::catch_up::CatchUp;
 use super::conn::{ConnAbort, ConnId};
 use super::event::{Announce, AnnounceWhen, Event, Target, UserRef};
 use super::inbox::Inbox;
 use super::presence::Presence;
 use super::registry::{Registry, RoomEmpty};
 use super::replay::ReplayBuffer;
+use super::seen::SeenKeys;
 use super::topic::Topic;
+use crate::error::CloseCode;
 use crate::metrics::Metrics;
-use crate::relay::{Envelope, Relay, RelayTarget};
+use crate::relay::presence::{PresenceMember, SharedPresence};
+use crate::relay::{Envelope, Relay};
 
 /// Events for one session to write, oldest first.
 #[derive(Message)]
@@ -70,7 +85,8 @@ pub struct Member {
     pub farewell: Option<Announce>,
 }
 
-/// Adds a member; the reply tells the newcomer who is here.
+/// Adds a member; the reply tells the newcomer who is here. A member that announces itself
+/// (`hello` or a farewell) is recorded in the shared presence when there is one.
 #[derive(Message)]
 #[rtype(result = "Joined")]
 pub struct Join {
@@ -85,13 +101,14 @@ pub struct Join {
 pub struct Joined {
     /// The room, to publish into without going through the registry.
     pub room: Addr<Room>,
-    /// The users present, the newcomer included, in arrival order.
+    /// The users present (on every node, with a shared presence), the newcomer included, in
+    /// arrival order.
     pub presence: Vec<UserRef>,
-    /// Whether this is the user's first connection in the room.
+    /// Whether this is the user's first connection in the topic.
     pub first_of_user: bool,
     /// The sequence number of the room's latest event.
     pub seq: u64,
-    /// Connections in the room, the newcomer included.
+    /// Connections in the topic (on every node, with a shared presence), the newcomer included.
     pub connections: usize,
 }
 
@@ -123,10 +140,31 @@ pub struct Remote(pub Envelope);
 #[rtype(result = "Option<Vec<Event>>")]
 pub struct Since(pub u64);
 
+/// A relay gap: deliver what was stored since `since_ms` and not yet delivered, read from
+/// `source` (none: the topic stores nothing), and re-record this node's members in the shared
+/// presence.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CatchUpSince {
+    /// Unix milliseconds from which events may have been lost.
+    pub since_ms: i64,
+    /// The namespace's catch-up source.
+    pub source: Option<Arc<dyn CatchUp>>,
+}
+
 /// Asks a room the registry believes empty to stop; the reply says whether it did.
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct StopIfEmpty;
+
+/// What every room of a node is configured with.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomConfig {
+    /// Events kept for catch-up by sequence number.
+    pub replay: usize,
+    /// When a member stops being a busy reader and becomes a slow one.
+    pub slow: SlowReaderPolicy,
+}
 
 /// When a member with a full mailbox stops being a busy reader and becomes a slow one.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +181,8 @@ const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 /// A member and what is held back for it.
 struct Slot {
     member: Member,
+    /// Recorded in the shared presence (to be removed from it on leaving).
+    shared: bool,
     /// Batches with their byte sizes.
     backlog: VecDeque<(Batch, usize)>,
     backlog_bytes: usize,
@@ -161,9 +201,10 @@ enum Offer {
 }
 
 impl Slot {
-    fn new(member: Member) -> Slot {
+    fn new(member: Member, shared: bool) -> Slot {
         Slot {
             member,
+            shared,
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             last_progress: Instant::now(),
@@ -238,8 +279,14 @@ pub struct Room {
     /// Whether a [`Flush`] is already on its way.
     flush_scheduled: bool,
     presence: Presence,
+    /// The presence every node shares, when there are several.
+    shared: Option<Arc<dyn SharedPresence>>,
+    /// Shared-presence calls under way: the room does not report itself empty before they
+    /// end, so a departure is announced even when the last member just left.
+    presence_ops: usize,
     seq: u64,
     replay: ReplayBuffer,
+    seen: SeenKeys,
     relay: Arc<dyn Relay>,
     registry: Addr<Registry>,
     metrics: Arc<Metrics>,
@@ -248,26 +295,34 @@ pub struct Room {
     reported_empty: bool,
 }
 
+/// Now, in Unix milliseconds (the clock catch-ups are expressed in).
+fn unix_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl Room {
-    /// A room for `topic` that keeps `replay` events for catch-up.
+    /// A room for `topic`.
     pub fn new(
         topic: Topic,
-        replay: usize,
-        slow: SlowReaderPolicy,
+        config: RoomConfig,
         relay: Arc<dyn Relay>,
+        shared: Option<Arc<dyn SharedPresence>>,
         registry: Addr<Registry>,
         metrics: Arc<Metrics>,
     ) -> Room {
         Room {
             topic,
             members: Vec::new(),
-            slow,
+            slow: config.slow,
             retry_scheduled: false,
             pending: Vec::new(),
             flush_scheduled: false,
             presence: Presence::default(),
+            shared,
+            presence_ops: 0,
             seq: 0,
-            replay: ReplayBuffer::new(replay),
+            replay: ReplayBuffer::new(config.replay),
+            seen: SeenKeys::default(),
             relay,
             registry,
             metrics,
@@ -275,8 +330,19 @@ impl Room {
         }
     }
 
-    /// Numbers an event, remembers it and queues it for local delivery.
-    fn record(&mut self, mut event: Event, target: Target, ctx: &mut Context<Self>) -> Event {
+    /// Numbers an event, remembers it and queues it for local delivery; `None` when its key was
+    /// delivered already (it came both live and from storage).
+    fn record(
+        &mut self,
+        mut event: Event,
+        target: Target,
+        ctx: &mut Context<Self>,
+    ) -> Option<Event> {
+        if let Some(key) = event.key {
+            if !self.seen.insert(key, unix_ms()) {
+                return None;
+            }
+        }
         self.seq += 1;
         event.seq = self.seq;
         self.replay.push(event.clone());
@@ -287,7 +353,30 @@ impl Room {
             self.flush_scheduled = true;
             ctx.notify(Flush);
         }
-        event
+        Some(event)
+    }
+
+    /// Delivers a local event here and hands it to the relay for the other nodes.
+    fn publish(&mut self, event: Event, target: Target, ctx: &mut Context<Self>) -> u64 {
+        self.metrics.messages_out.fetch_add(1, Relaxed);
+        let envelope = Envelope::of(self.relay.node(), self.topic.clone(), &event, &target);
+        match self.record(event, target, ctx) {
+            Some(event) => {
+                self.relay.publish(envelope);
+                event.seq
+            }
+            None => self.seq,
+        }
+    }
+
+    /// An arrival or departure: with a shared presence every node hears it (the store made
+    /// sure it is said once); without one it is this node's own news.
+    fn announce(&mut self, event: Event, target: Target, ctx: &mut Context<Self>) {
+        if self.shared.is_some() {
+            self.publish(event, target, ctx);
+        } else {
+            self.record(event, target, ctx);
+        }
     }
 
     /// Offers the queued events to every member they address, as one batch each; evicts
@@ -381,7 +470,8 @@ impl Room {
         let Some(idx) = self.members.iter().position(|s| s.member.conn == conn) else {
             return;
         };
-        let member = self.members.swap_remove(idx).member;
+        let slot = self.members.swap_remove(idx);
+        let member = slot.member;
         if slow {
             self.metrics.slow_consumer_evictions.fetch_add(1, Relaxed);
             log::warn!(
@@ -392,22 +482,73 @@ impl Room {
             );
             member.abort.abort();
         }
-        let last = self.presence.remove(&member.user);
-        if let Some(farewell) = member.farewell {
-            if farewell.when == AnnounceWhen::Always || last {
-                self.record(farewell.event, Target::All, ctx);
+        let last_here = self.presence.remove(&member.user);
+        let Some(shared) = self.shared.clone().filter(|_| slot.shared) else {
+            if let Some(farewell) = member.farewell {
+                if farewell.when == AnnounceWhen::Always || last_here {
+                    self.announce(farewell.event, Target::All, ctx);
+                }
             }
-        }
+            return;
+        };
+        self.presence_ops += 1;
+        let leave = shared.leave(&self.topic, conn.0, member.user.key.clone());
+        ctx.spawn(wrap_future(leave).map(move |left, room: &mut Room, ctx| {
+            room.presence_ops -= 1;
+            let last = match left {
+                Ok(Some(last)) => last,
+                // Unknown to the store (lost with a Redis restart): this node's count decides.
+                Ok(None) => last_here,
+                Err(e) => {
+                    room.presence_failed(&e);
+                    last_here
+                }
+            };
+            if let Some(farewell) = member.farewell {
+                if farewell.when == AnnounceWhen::Always || last {
+                    room.announce(farewell.event, Target::All, ctx);
+                }
+            }
+            room.report_if_empty(ctx);
+        }));
+    }
+
+    fn presence_failed(&self, e: &crate::relay::presence::PresenceError) {
+        self.metrics.relay_errors.fetch_add(1, Relaxed);
+        log::warn!(
+            "shared presence unavailable for topic={}: {e}; using this node's",
+            self.topic
+        );
     }
 
     fn report_if_empty(&mut self, ctx: &mut Context<Self>) {
-        if self.members.is_empty() && !self.reported_empty {
+        if self.members.is_empty() && self.presence_ops == 0 && !self.reported_empty {
             self.reported_empty = true;
             self.registry.do_send(RoomEmpty {
                 topic: self.topic.clone(),
                 room: ctx.address(),
             });
         }
+    }
+
+    /// This node's members as the shared presence records them.
+    fn presence_members(&self) -> Vec<PresenceMember> {
+        self.members
+            .iter()
+            .filter(|s| s.shared)
+            .map(|s| presence_member(&s.member))
+            .collect()
+    }
+}
+
+fn presence_member(member: &Member) -> PresenceMember {
+    PresenceMember {
+        conn: member.conn.0,
+        user: member.user.clone(),
+        farewell: member
+            .farewell
+            .as_ref()
+            .map(|f| (f.event.body.clone(), f.when == AnnounceWhen::Always)),
     }
 }
 
@@ -427,27 +568,59 @@ impl Actor for Room {
 }
 
 impl Handler<Join> for Room {
-    type Result = MessageResult<Join>;
+    type Result = ResponseActFuture<Self, Joined>;
 
     fn handle(&mut self, msg: Join, ctx: &mut Self::Context) -> Self::Result {
         self.reported_empty = false;
-        let first = self.presence.add(&msg.member.user);
-        if let Some(hello) = msg.hello {
-            if hello.when == AnnounceWhen::Always || first {
-                self.record(hello.event, Target::All, ctx);
-            }
-        }
-        // What is queued, the announcement included, is for the members before this one: the
-        // newcomer's `seq` below already counts it.
+        let first_here = self.presence.add(&msg.member.user);
+        // What is queued is for the members before this one: the newcomer's `seq` counts it.
         self.flush(ctx);
-        self.members.push(Slot::new(msg.member));
-        MessageResult(Joined {
-            room: ctx.address(),
-            presence: self.presence.snapshot(),
-            first_of_user: first,
-            seq: self.seq,
-            connections: self.members.len(),
-        })
+        let conn = msg.member.conn;
+        let announces = msg.hello.is_some() || msg.member.farewell.is_some();
+        let shared = self.shared.clone().filter(|_| announces);
+        let entry = shared.as_ref().map(|_| presence_member(&msg.member));
+        self.members.push(Slot::new(msg.member, shared.is_some()));
+        let hello = msg.hello;
+        let (Some(shared), Some(entry)) = (shared, entry) else {
+            if let Some(hello) = hello {
+                if hello.when == AnnounceWhen::Always || first_here {
+                    self.announce(hello.event, Target::AllExcept(conn), ctx);
+                }
+            }
+            let joined = Joined {
+                room: ctx.address(),
+                presence: self.presence.snapshot(),
+                first_of_user: first_here,
+                seq: self.seq,
+                connections: self.members.len(),
+            };
+            return Box::pin(actix::fut::ready(joined));
+        };
+        self.presence_ops += 1;
+        let join = shared.join(&self.topic, entry);
+        Box::pin(wrap_future(join).map(move |present, room: &mut Room, ctx| {
+            room.presence_ops -= 1;
+            let (first, presence, connections) = match present {
+                Ok(p) => (p.first, p.users, p.connections),
+                Err(e) => {
+                    room.presence_failed(&e);
+                    (first_here, room.presence.snapshot(), room.members.len())
+                }
+            };
+            if let Some(hello) = hello {
+                if hello.when == AnnounceWhen::Always || first {
+                    room.announce(hello.event, Target::AllExcept(conn), ctx);
+                }
+            }
+            room.report_if_empty(ctx);
+            Joined {
+                room: ctx.address(),
+                presence,
+                first_of_user: first,
+                seq: room.seq,
+                connections,
+            }
+        }))
     }
 }
 
@@ -464,22 +637,9 @@ impl Handler<Publish> for Room {
     type Result = MessageResult<Publish>;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
-        self.metrics.messages_out.fetch_add(1, Relaxed);
-        let target = match &msg.target {
-            Target::Users(keys) => RelayTarget::Users(keys.clone()),
-            // A connection id means nothing on another node: everyone there receives it.
-            Target::All | Target::AllExcept(_) => RelayTarget::All,
-        };
-        let event = self.record(msg.event, msg.target, ctx);
-        self.relay.publish(Envelope {
-            origin: self.relay.node(),
-            topic: self.topic.clone(),
-            body: event.body,
-            target,
-            key: event.key,
-        });
+        let seq = self.publish(msg.event, msg.target, ctx);
         self.report_if_empty(ctx);
-        MessageResult(event.seq)
+        MessageResult(seq)
     }
 }
 
@@ -487,14 +647,66 @@ impl Handler<Remote> for Room {
     type Result = ();
 
     fn handle(&mut self, Remote(env): Remote, ctx: &mut Self::Context) {
-        let mut event = Event::text(env.body);
-        event.key = env.key;
-        let target = match env.target {
-            RelayTarget::All => Target::All,
-            RelayTarget::Users(keys) => Target::Users(keys),
-        };
+        let (event, target) = env.event();
         self.record(event, target, ctx);
         self.report_if_empty(ctx);
+    }
+}
+
+impl Handler<CatchUpSince> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: CatchUpSince, ctx: &mut Self::Context) {
+        if let Some(shared) = self.shared.clone() {
+            self.presence_ops += 1;
+            let restore = shared.restore(&self.topic, self.presence_members());
+            ctx.spawn(wrap_future(restore).map(|result, room: &mut Room, ctx| {
+                room.presence_ops -= 1;
+                if let Err(e) = result {
+                    room.presence_failed(&e);
+                }
+                room.report_if_empty(ctx);
+            }));
+        }
+        let Some(source) = msg.source else {
+            return;
+        };
+        if !self.seen.covers(msg.since_ms) {
+            // Keys delivered since then were forgotten: repeats could not be told apart.
+            // Members reconnect and reload instead.
+            log::warn!(
+                "topic={}: the gap reaches past what the room remembers; asking members to resync",
+                self.topic
+            );
+            let close = Event::text("").closing(CloseCode::ResyncRequired, "resync required");
+            self.record(close, Target::All, ctx);
+            return;
+        }
+        let read = source.since(&self.topic, msg.since_ms);
+        self.presence_ops += 1;
+        ctx.spawn(wrap_future(read).map(|events, room: &mut Room, ctx| {
+            room.presence_ops -= 1;
+            match events {
+                Ok(events) => {
+                    // Keyed events are news unless already delivered; unkeyed ones summarise
+                    // them (a fresh count) and follow only when something was news. Several
+                    // nodes may report the same gap: the second catch-up then sends nothing.
+                    let mut delivered = 0;
+                    for (event, target) in events {
+                        if event.key.is_none() && delivered == 0 {
+                            continue;
+                        }
+                        delivered += usize::from(room.record(event, target, ctx).is_some());
+                    }
+                    log::info!("topic={}: caught up {delivered} events", room.topic);
+                }
+                Err(e) => {
+                    room.metrics.relay_errors.fetch_add(1, Relaxed);
+                    log::error!("topic={}: catch-up failed: {e}", room.topic);
+                }
+            }
+            room.report_if_empty(ctx);
+        }));
     }
 }
 
@@ -520,7 +732,7 @@ impl Handler<StopIfEmpty> for Room {
     type Result = bool;
 
     fn handle(&mut self, _: StopIfEmpty, ctx: &mut Self::Context) -> bool {
-        if self.members.is_empty() {
+        if self.members.is_empty() && self.presence_ops == 0 {
             ctx.stop();
             true
         } else {
@@ -587,9 +799,13 @@ mod tests {
             backlog_bytes: 1 << 20,
             stall: Duration::from_secs(3),
         };
-        let registry = Registry::new(1, 16, policy, relay.clone(), metrics.clone()).start();
+        let config = RoomConfig {
+            replay: 16,
+            slow: policy,
+        };
+        let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
         let topic = Topic::new("test", "burst");
-        let room = Room::new(topic, 16, policy, relay, registry, metrics.clone()).start();
+        let room = Room::new(topic, config, relay, None, registry, metrics.clone()).start();
         let (a, seen_a) = member(1);
         let (b, seen_b) = member(2);
         for m in [a, b] {

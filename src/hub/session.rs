@@ -23,7 +23,7 @@ use super::event::{Announce, Event, Target, UserRef};
 use super::inbox::Inbox;
 use super::input::InputGate;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
-use super::registry::{HubError, JoinTopic, PublishTopic};
+use super::registry::{HubError, JoinTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
 use super::topic::Topic;
 use crate::auth::{unix_now, Identity};
@@ -183,7 +183,7 @@ impl SessionCore {
             abort: self.abort.clone(),
             farewell,
         };
-        let request = self.state.registry.send(JoinTopic {
+        let request = self.state.hub.registry().send(JoinTopic {
             topic: topic.clone(),
             join: Join { member, hello },
         });
@@ -204,11 +204,9 @@ impl SessionCore {
         target: Target,
     ) {
         let Some((_, room)) = self.rooms.iter().find(|(t, _)| t == topic) else {
-            self.state.registry.do_send(PublishTopic {
-                topic: topic.clone(),
-                event,
-                target,
-            });
+            if let Err(e) = self.state.hub.publish(topic.clone(), event, target) {
+                log::warn!("conn={}: event for {topic} refused: {e}", self.conn.0);
+            }
             return;
         };
         if let Err(SendError::Full(msg)) = room.try_send(Publish { event, target }) {
@@ -315,11 +313,11 @@ impl<D: Dialect> Handler<Deliver> for Session<D> {
                     .metrics
                     .observe_latency(event.born.elapsed());
             }
-            if let Some((code, reason)) = event.close {
+            if let Some((code, reason)) = &event.close {
                 if !event.body.is_empty() {
                     self.core.send(ctx, event.body.clone());
                 }
-                return self.core.close(ctx, code, reason);
+                return self.core.close(ctx, *code, reason);
             }
             self.dialect.deliver(event.clone(), &mut self.core, ctx);
         }

@@ -3,15 +3,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use actix::Recipient;
-
-use super::{Envelope, NodeId, Relay};
+use super::{Envelope, NodeId, Relay, RelayInbox};
 use crate::hub::Topic;
 use crate::metrics::Metrics;
 
 struct Node {
     id: NodeId,
-    inbox: Option<Recipient<Envelope>>,
+    inbox: Option<RelayInbox>,
     topics: HashSet<Topic>,
 }
 
@@ -33,6 +31,10 @@ impl LocalRelay {
     /// Joins `bus` as a new node.
     pub fn new(bus: LocalBus, metrics: Arc<Metrics>) -> LocalRelay {
         let id = NodeId::random();
+        // In-process: the link is always up.
+        metrics
+            .relay_connected
+            .store(1, std::sync::atomic::Ordering::Relaxed);
         bus.nodes.lock().expect("bus lock").push(Node {
             id,
             inbox: None,
@@ -50,7 +52,7 @@ impl LocalRelay {
 }
 
 impl Relay for LocalRelay {
-    fn attach(&self, inbox: Recipient<Envelope>) {
+    fn attach(&self, inbox: RelayInbox) {
         self.with_self(|me| me.inbox = Some(inbox));
     }
 
@@ -73,12 +75,13 @@ impl Relay for LocalRelay {
             .filter(|n| n.id != self.id && n.topics.contains(&envelope.topic))
         {
             if let Some(inbox) = &node.inbox {
-                // The inbox is a registry, which never blocks on a socket; a stopped node's
-                // inbox simply refuses.
-                inbox.do_send(envelope.clone());
-                self.metrics
-                    .relay_published
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // The inbox is a registry, which never blocks on a socket; a full or stopped
+                // one refuses, and that is counted as a relay error.
+                let counter = match inbox.envelopes.try_send(envelope.clone()) {
+                    Ok(()) => &self.metrics.relay_published,
+                    Err(_) => &self.metrics.relay_errors,
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }

@@ -53,6 +53,20 @@ pub async fn post_batch(db: &Db, posts: Vec<NewPost>) -> Result<Vec<ChatMessage>
     .await
 }
 
+/// Most messages a catch-up after a relay gap reads back.
+pub const CATCH_UP_LIMIT: i64 = 1000;
+
+/// Messages of `room` stored from `since` on, oldest first (what a relay gap may have kept
+/// from members on other nodes).
+pub async fn since(
+    db: &Db,
+    room: String,
+    since: chrono::NaiveDateTime,
+) -> Result<Vec<ChatMessage>, DbError> {
+    db.run(move |conn| chat_message::since(conn, &room, since, CATCH_UP_LIMIT))
+        .await
+}
+
 /// The newest `limit` messages of `room`, oldest first.
 pub async fn history(db: &Db, room: String, limit: i64) -> Result<Vec<ChatMessage>, DbError> {
     if limit <= 0 {

@@ -219,19 +219,31 @@ pub async fn change_chord(
         .await
 }
 
+/// A practice run's start or end as it was stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PracticeMark {
+    /// The run's id (part of its events' storage keys).
+    pub log_id: i64,
+    /// When it started or ended.
+    pub at: NaiveDateTime,
+}
+
 /// Opens a practice run at `at`; refused while one is in progress.
 pub async fn start_practice(
     db: &Db,
     id: String,
     user: i64,
     at: NaiveDateTime,
-) -> Result<NaiveDateTime, GuitarError> {
+) -> Result<PracticeMark, GuitarError> {
     db.run(move |conn| {
         if store::open_log(conn, &id)?.is_some() {
             return Err(GuitarError::AlreadyPracticing);
         }
         match store::start_log(conn, &id, user, at) {
-            Ok(log) => Ok(log.started_at),
+            Ok(log) => Ok(PracticeMark {
+                log_id: log.id,
+                at: log.started_at,
+            }),
             // Two starts raced: the unique index let one through.
             Err(DbError::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -248,7 +260,7 @@ pub async fn end_practice(
     db: &Db,
     id: String,
     at: NaiveDateTime,
-) -> Result<(NaiveDateTime, i64), GuitarError> {
+) -> Result<(PracticeMark, i64), GuitarError> {
     db.run(move |conn| {
         let open = store::open_log(conn, &id)?.ok_or(GuitarError::NotPracticing)?;
         if at < open.started_at {
@@ -256,7 +268,33 @@ pub async fn end_practice(
         }
         let seconds = (at - open.started_at).num_seconds();
         store::end_log(conn, open.id, at, seconds)?;
-        Ok((at, seconds))
+        Ok((
+            PracticeMark {
+                log_id: open.id,
+                at,
+            },
+            seconds,
+        ))
+    })
+    .await
+}
+
+/// What changed in a session from `since` on (server time for the chord; the client's
+/// timestamps for practice runs): the session, and its runs that started or ended since.
+pub async fn changes_since(
+    db: &Db,
+    id: String,
+    since: NaiveDateTime,
+) -> Result<Option<(GuitarSession, Vec<PracticeLog>)>, GuitarError> {
+    db.run(move |conn| {
+        let Some(session) = store::find(conn, &id)? else {
+            return Ok(None);
+        };
+        let logs = store::logs(conn, &id)?
+            .into_iter()
+            .filter(|l| l.started_at >= since || l.ended_at.is_some_and(|e| e >= since))
+            .collect();
+        Ok(Some((session, logs)))
     })
     .await
 }

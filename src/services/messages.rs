@@ -326,6 +326,30 @@ pub async fn unread_count(
     .await
 }
 
+/// Messages sent or read from `since` on (to or from `user`, or in `community`), as views,
+/// oldest first, with the recipients' current unread counts (in the community when one is
+/// given): what a relay gap may have kept from sockets on other nodes.
+pub async fn changes_since(
+    db: &Db,
+    user: Option<i64>,
+    community: Option<i64>,
+    since: chrono::NaiveDateTime,
+) -> Result<(Vec<MessageView>, Vec<(i64, i64)>), MessagesError> {
+    db.run(move |conn| {
+        let rows = store::changed_since(conn, user, community, since, MAX_LIMIT * 10)?;
+        let mut recipients: Vec<i64> = rows.iter().map(|m| m.recipient_id).collect();
+        recipients.sort_unstable();
+        recipients.dedup();
+        recipients.retain(|r| user.is_none_or(|u| u == *r));
+        let counts = recipients
+            .into_iter()
+            .map(|r| Ok((r, store::unread_count(conn, r, community)?)))
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok((views(conn, rows)?, counts))
+    })
+    .await
+}
+
 /// A page of the user's messages, newest first.
 pub async fn list_messages(
     db: &Db,

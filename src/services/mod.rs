@@ -1,7 +1,6 @@
 //! One function per operation, called by REST handlers and WebSocket dialects alike so that the
 //! two can never drift. Each commits to the database before its caller publishes anything.
 
-pub mod broadcast;
 pub mod chat;
 pub mod guitar;
 pub mod messages;

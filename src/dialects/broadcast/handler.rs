@@ -4,9 +4,9 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::protocol::{self, Connected, Person, PresenceOut, Sended, UserData, UserEntry};
+use super::publish;
 use crate::error::CloseCode;
 use crate::hub::{Announce, AnnounceWhen, Ctx, Dialect, Event, Session, SessionCore, Topic};
-use crate::services;
 
 /// Per-connection broadcast state.
 pub struct BroadcastDialect {
@@ -86,8 +86,7 @@ impl Dialect for BroadcastDialect {
             Err(e) => core.send(ctx, sended(Some(&e.to_string()))),
             Ok(frame) => {
                 core.send(ctx, sended(None));
-                let (event, target) =
-                    services::broadcast::message(&self.me, &frame.data, frame.target);
+                let (event, target) = publish::message(&self.me, &frame.data, frame.target);
                 let topic = self.topic.clone();
                 core.publish(ctx, &topic, event, target);
             }

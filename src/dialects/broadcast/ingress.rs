@@ -12,9 +12,8 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::protocol::{self, FrameError};
+use super::publish::{self, Source};
 use crate::error::ApiError;
-use crate::services;
-use crate::services::broadcast::Source;
 use crate::state::AppState;
 
 const METRIC: &str = "hub_broadcast_ingress_total";
@@ -87,7 +86,7 @@ fn accept(state: &AppState, from: Source, payload: &[u8]) -> Result<(), FrameErr
         .and_then(protocol::parse_ingress);
     match parsed {
         Ok(ingress) => {
-            services::broadcast::publish(state, &ingress, from);
+            publish::publish(state, &ingress, from);
             state
                 .metrics
                 .labelled(METRIC, HELP, &format!("source=\"{source}\",result=\"ok\""));

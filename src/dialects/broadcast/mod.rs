@@ -13,6 +13,7 @@
 mod handler;
 pub mod ingress;
 pub mod protocol;
+pub mod publish;
 
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 

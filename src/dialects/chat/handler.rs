@@ -86,7 +86,6 @@ impl Dialect for ChatDialect {
                 user_name: core.user.name.to_string(),
                 body,
             },
-            room: core.room(&self.topic).cloned(),
             topic: self.topic.clone(),
             author: core.inbox(ctx),
         };

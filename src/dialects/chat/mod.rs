@@ -6,6 +6,7 @@
 //! and the last `HUB_CHAT_HISTORY` are replayed to a joining member with `"history": true`.
 //! `GET /chat/{room}/` serves the page.
 
+mod catch_up;
 mod handler;
 pub mod protocol;
 pub mod store;
@@ -44,9 +45,15 @@ pub fn valid_room(room: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// Starts the node's chat writer.
+/// Starts the node's chat writer and registers where rooms catch up after a relay gap.
 pub fn start(state: &AppState) -> Addr<ChatStore> {
-    ChatStore::new(state.db.clone(), state.registry.clone()).start()
+    let source = catch_up::ChatCatchUp {
+        db: state.db.clone(),
+    };
+    state
+        .hub
+        .register_catch_up("chat", std::sync::Arc::new(source));
+    ChatStore::new(state.db.clone(), state.hub.clone()).start()
 }
 
 async fn connect(

@@ -13,9 +13,8 @@ use actix::prelude::*;
 use super::protocol::{self, ChatOut};
 use crate::db::Db;
 use crate::hub::inbox::Inbox;
-use crate::hub::registry::{PublishTopic, Registry};
-use crate::hub::room::{Deliver, Publish, Room};
-use crate::hub::{Event, Target, Topic};
+use crate::hub::room::Deliver;
+use crate::hub::{Event, Hub, Target, Topic};
 use crate::services::chat::{self, NewPost};
 
 /// Most messages written in one transaction.
@@ -31,9 +30,6 @@ const MAILBOX: usize = 512;
 pub struct Post {
     /// What to store.
     pub post: NewPost,
-    /// The room to publish into (the session's joined room), or `None` to go through the
-    /// registry.
-    pub room: Option<Addr<Room>>,
     /// The room's topic.
     pub topic: Topic,
     /// The author's session, told when the message could not be stored.
@@ -48,18 +44,18 @@ struct WriteNow;
 /// Batching writer state.
 pub struct ChatStore {
     db: Db,
-    registry: Addr<Registry>,
+    hub: Hub,
     pending: Vec<Post>,
     /// A batch is being written, or a [`WriteNow`] is on its way.
     busy: bool,
 }
 
 impl ChatStore {
-    /// A writer over `db` that falls back to `registry` for sessions without a room.
-    pub fn new(db: Db, registry: Addr<Registry>) -> ChatStore {
+    /// A writer over `db` that publishes through `hub`.
+    pub fn new(db: Db, hub: Hub) -> ChatStore {
         ChatStore {
             db,
-            registry,
+            hub,
             pending: Vec::new(),
             busy: false,
         }
@@ -76,25 +72,22 @@ impl ChatStore {
         let (rows, routes): (Vec<NewPost>, Vec<_>) = self
             .pending
             .drain(..take)
-            .map(|p| (p.post, (p.room, p.topic, p.author)))
+            .map(|p| (p.post, (p.topic, p.author)))
             .unzip();
         let db = self.db.clone();
         let write = wrap_future(async move { chat::post_batch(&db, rows).await }).map(
             move |stored, act: &mut ChatStore, ctx| {
                 match stored {
                     Ok(messages) => {
-                        for ((room, topic, _), m) in routes.into_iter().zip(messages) {
+                        for ((topic, author), m) in routes.into_iter().zip(messages) {
                             let event = Event::json(&ChatOut::of(&m, false)).with_key(m.id);
-                            match room {
-                                Some(room) => room.do_send(Publish {
-                                    event,
-                                    target: Target::All,
-                                }),
-                                None => act.registry.do_send(PublishTopic {
-                                    topic,
-                                    event,
-                                    target: Target::All,
-                                }),
+                            if let Err(e) = act.hub.publish(topic, event, Target::All) {
+                                // Stored, so a member joining later sees it in the history.
+                                log::warn!("chat: message {} stored but not published: {e}", m.id);
+                                let refusal = Event::text(protocol::error_frame(
+                                    "message stored but not delivered: server busy",
+                                ));
+                                let _ = author.try_send(Deliver::one(refusal));
                             }
                         }
                     }
@@ -105,7 +98,7 @@ impl ChatStore {
                         );
                         let refusal =
                             Event::text(protocol::error_frame("message could not be stored"));
-                        for (_, _, author) in routes {
+                        for (_, author) in routes {
                             let _ = author.try_send(Deliver::one(refusal.clone()));
                         }
                     }

@@ -3,14 +3,14 @@
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use bytestring::ByteString;
-use chrono::{NaiveDateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, SubsecRound, Utc};
 
-use super::protocol::{self, ChordOut, ClientFrame, ConnectionOut, PracticeOut, StateOut};
+use super::protocol::{self, ChordOut, ClientFrame, ConnectionOut, StateOut};
 use crate::error::CloseCode;
 use crate::hub::{
     Announce, AnnounceWhen, Ctx, Dialect, Event, Session, SessionCore, Target, Topic,
 };
-use crate::services::guitar::{self, GuitarError};
+use crate::services::guitar::{self, GuitarError, PracticeMark};
 
 /// Per-connection state of a practice session member.
 pub struct GuitarDialect {
@@ -102,7 +102,8 @@ impl Dialect for GuitarDialect {
             Err(e) => return core.send(ctx, protocol::error(&e.to_string())),
         };
         let (db, id, user) = (core.state.db.clone(), self.session_id.clone(), self.user_id);
-        let now = Utc::now().naive_utc();
+        // To the microsecond, as both databases keep it: the chord's storage key is its time.
+        let now = Utc::now().naive_utc().trunc_subsecs(6);
         // Each operation commits, then publishes; `wait` keeps one connection's frames in order.
         match frame {
             ClientFrame::Ping { timestamp } => {
@@ -124,7 +125,8 @@ impl Dialect for GuitarDialect {
                                         .and_utc()
                                         .to_rfc3339_opts(SecondsFormat::Millis, true),
                                 };
-                                let event = Event::text(protocol::text("chord_change", out));
+                                let event = Event::text(protocol::text("chord_change", out))
+                                    .stored(super::CHORD, now.and_utc().timestamp_micros());
                                 let (topic, conn) = (act.dialect.topic.clone(), act.core.conn);
                                 act.core
                                     .publish(ctx, &topic, event, Target::AllExcept(conn));
@@ -160,17 +162,16 @@ fn practice(
     act: &mut Act,
     ctx: &mut Ctx<GuitarDialect>,
     status: &'static str,
-    result: Result<NaiveDateTime, GuitarError>,
+    result: Result<PracticeMark, GuitarError>,
 ) {
     match result {
-        Ok(at) => {
-            let event = Event::text(protocol::text(
-                "practice_update",
-                PracticeOut {
-                    status,
-                    timestamp: guitar::stamp(at),
-                },
-            ));
+        Ok(mark) => {
+            let kind = if status == "started" {
+                super::PRACTICE_STARTED
+            } else {
+                super::PRACTICE_ENDED
+            };
+            let event = super::practice_event(status, mark.at).stored(kind, mark.log_id);
             let topic = act.dialect.topic.clone();
             act.core.publish(ctx, &topic, event, Target::All);
         }

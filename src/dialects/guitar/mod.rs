@@ -12,6 +12,7 @@
 //! Pages: `/guitar/` (new session) and `/guitar/{id}/` for the PC, `/guitar/{id}/remote/` for
 //! the phone.
 
+mod catch_up;
 mod handler;
 pub mod protocol;
 mod rest;
@@ -19,7 +20,7 @@ mod rest;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
-use crate::hub::{handshake, Topic};
+use crate::hub::{handshake, Event, Topic};
 use crate::services::guitar;
 use crate::state::AppState;
 use handler::GuitarDialect;
@@ -40,6 +41,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/guitar/", web::get().to(pc_page))
         .route("/guitar/{id}/", web::get().to(pc_page))
         .route("/guitar/{id}/remote/", web::get().to(remote_page));
+}
+
+/// Storage-key kind of `chord_change` events (keyed by the chord's time in microseconds).
+pub const CHORD: u8 = 0;
+/// Storage-key kind of `practice_update` `started` events (keyed by the run's id).
+pub const PRACTICE_STARTED: u8 = 1;
+/// Storage-key kind of `practice_update` `ended` events (keyed by the run's id).
+pub const PRACTICE_ENDED: u8 = 2;
+
+/// Registers where guitar sessions catch up after a relay gap.
+pub fn start(state: &AppState) {
+    let source = catch_up::GuitarCatchUp {
+        db: state.db.clone(),
+    };
+    state
+        .hub
+        .register_catch_up("guitar", std::sync::Arc::new(source));
+}
+
+/// A `practice_update` frame.
+pub fn practice_event(status: &'static str, at: chrono::NaiveDateTime) -> Event {
+    Event::text(protocol::text(
+        "practice_update",
+        protocol::PracticeOut {
+            status,
+            timestamp: guitar::stamp(at),
+        },
+    ))
 }
 
 /// The topic of a practice session.

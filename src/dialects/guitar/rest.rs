@@ -6,7 +6,6 @@ use serde::Deserialize;
 use super::protocol;
 use crate::error::{ApiError, CloseCode};
 use crate::http::rest;
-use crate::hub::registry::PublishTopic;
 use crate::hub::{Event, Target};
 use crate::services::guitar;
 use crate::state::AppState;
@@ -58,10 +57,9 @@ pub async fn delete(
     let id = id.into_inner();
     guitar::close_session(&state.db, id.clone(), me.id).await?;
     let frame = protocol::text("session_closed", serde_json::json!({ "session_id": id }));
-    state.registry.do_send(PublishTopic {
-        topic: super::topic(&id),
-        event: Event::text(frame).closing(CloseCode::Forbidden, "session closed"),
-        target: Target::All,
-    });
+    let event = Event::text(frame).closing(CloseCode::Forbidden, "session closed");
+    if let Err(e) = state.hub.publish(super::topic(&id), event, Target::All) {
+        log::warn!("guitar: session {id} closed, but its sockets were not told: {e}");
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,6 +7,7 @@
 //! `/api/communities/` creates what the sockets push; every operation is one service function
 //! ([`crate::services::messages`]) shared by both, committed before [`notify`] publishes.
 
+mod catch_up;
 mod handler;
 mod notify;
 pub mod protocol;
@@ -19,6 +20,18 @@ use crate::hub::{handshake, Topic};
 use crate::services::messages;
 use crate::state::AppState;
 use handler::MessagesDialect;
+
+/// Registers where `user:` and `community:` topics catch up after a relay gap.
+pub fn start(state: &AppState) {
+    for namespace in ["user", "community"] {
+        let source = catch_up::MessagesCatchUp {
+            db: state.db.clone(),
+        };
+        state
+            .hub
+            .register_catch_up(namespace, std::sync::Arc::new(source));
+    }
+}
 
 /// A user's global sockets.
 pub fn user_topic(user: i64) -> Topic {

@@ -1,13 +1,13 @@
-//! Broadcast operations (seeds/004): one way to turn a message into an event and its
-//! recipients, used by client frames, Redis payloads and the HTTP endpoint alike.
+//! One way to turn a broadcast message into an event and its recipients, used by client frames,
+//! Redis payloads and the HTTP endpoint alike (nothing is stored, so this is the whole
+//! operation).
 
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use crate::dialects::broadcast::protocol::{Ingress, MessageOut, Person};
-use crate::dialects::broadcast::topic;
-use crate::hub::registry::{DeliverLocal, PublishTopic};
+use super::protocol::{Ingress, MessageOut, Person};
+use super::topic;
 use crate::hub::{Event, Target};
 use crate::state::AppState;
 
@@ -52,16 +52,11 @@ impl Source {
 pub fn publish(state: &AppState, ingress: &Ingress, source: Source) {
     let (event, target) = message(&ingress.sender, &ingress.data, ingress.target);
     let topic = topic(&ingress.channel);
-    match source {
-        Source::Redis => state.registry.do_send(DeliverLocal {
-            topic,
-            event,
-            target,
-        }),
-        Source::Http => state.registry.do_send(PublishTopic {
-            topic,
-            event,
-            target,
-        }),
+    let sent = match source {
+        Source::Redis => state.hub.deliver_local(topic.clone(), event, target),
+        Source::Http => state.hub.publish(topic.clone(), event, target),
+    };
+    if let Err(e) = sent {
+        log::warn!("broadcast: message for {topic} not delivered: {e}");
     }
 }
