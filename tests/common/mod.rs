@@ -49,6 +49,16 @@ impl TestApp {
     /// A server joined to `bus` (several nodes in one process), optionally sharing a database
     /// directory with another node.
     pub fn on_bus(env: &[(&str, &str)], bus: LocalBus, db_url: Option<String>) -> TestApp {
+        TestApp::start(env, Some(bus), db_url)
+    }
+
+    /// A node started exactly as `main` starts one: with `REDIS_URL` in `env` it joins the
+    /// other nodes through Redis.
+    pub fn node(env: &[(&str, &str)], db_url: Option<String>) -> TestApp {
+        TestApp::start(env, None, db_url)
+    }
+
+    fn start(env: &[(&str, &str)], bus: Option<LocalBus>, db_url: Option<String>) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut vars: HashMap<String, String> = HashMap::new();
         let db =
@@ -67,14 +77,17 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(realtime_hub::server::run_with_bus(
-                listener,
-                config,
-                async move {
-                    let _ = rx.await;
-                },
-                bus,
-            ))
+            let stop = async move {
+                let _ = rx.await;
+            };
+            actix_web::rt::System::new().block_on(async move {
+                match bus {
+                    Some(bus) => {
+                        realtime_hub::server::run_with_bus(listener, config, stop, bus).await
+                    }
+                    None => realtime_hub::server::run(listener, config, stop).await,
+                }
+            })
         });
         let mut app = TestApp {
             addr,
@@ -442,6 +455,104 @@ impl Drop for HubProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A unique `REDIS_PREFIX`, so parallel tests sharing one Redis never see each other.
+pub fn redis_prefix() -> String {
+    format!("t{:016x}:", rand::random::<u64>())
+}
+
+/// A `redis-server` of the test's own on a free loopback port, for tests that stop and start
+/// Redis. Stopped by its PID when dropped.
+pub struct RedisServer {
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts one, or `None` (skipped, or failed under CI) without `redis-server`.
+    pub fn start() -> Option<RedisServer> {
+        let found = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !found {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("redis-server is not installed and CI=true");
+            }
+            eprintln!("skipped: redis-server is not installed");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.resume();
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:{port}/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills it (SIGKILL, as a crash would), keeping the port for [`RedisServer::resume`].
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: it keeps nothing on disk).
+    pub fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        for _ in 0..250 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
