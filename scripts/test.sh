@@ -89,7 +89,7 @@ elif [ ! -x "$chromium_bin" ]; then
   missing "chromium ($chromium_bin)"
 else
   cargo build --bin realtime-hub
-  (cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
+  (cd tests/browser && { { [ -d node_modules/playwright-core ] && [ -d node_modules/ws ]; } || npm ci --no-audit --no-fund --silent; })
   (cd tests/browser && CHROMIUM="$chromium_bin" node --test --test-concurrency=1)
 fi
 

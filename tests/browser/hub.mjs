@@ -24,8 +24,12 @@ export function freePort() {
   });
 }
 
-/** Starts a hub; `env` adds or overrides variables. Call `stop()` when done. */
-export async function startHub(env = {}) {
+/**
+ * Starts a hub; `env` adds or overrides variables (DATABASE_URL, REDIS_URL, …). With
+ * `captureLog`, the hub's log is kept for `log()` instead of going to the terminal. Call
+ * `stop()` when done.
+ */
+export async function startHub(env = {}, { captureLog = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hub-browser-'));
   const port = env.HUB_BIND ? Number(env.HUB_BIND.split(':').pop()) : await freePort();
   const fullEnv = {
@@ -36,11 +40,30 @@ export async function startHub(env = {}) {
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
     ...env,
   };
-  const child = spawn(HUB_BIN, ['serve'], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(HUB_BIN, ['serve'], {
+    env: fullEnv,
+    stdio: ['ignore', captureLog ? 'pipe' : 'inherit', captureLog ? 'pipe' : 'inherit'],
+  });
+  let log = '';
+  if (captureLog) {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding('utf8');
+      let partial = '';
+      stream.on('data', (chunk) => {
+        log += chunk;
+        // Warnings and errors still reach the terminal, as they do without capture.
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop();
+        for (const line of lines) {
+          if (!/\bINFO\b/.test(line)) process.stderr.write(`${line}\n`);
+        }
+      });
+    }
+  }
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}\n${log}`);
     try {
       const res = await fetch(`${url}/healthz`);
       if (res.ok) break;
@@ -52,6 +75,8 @@ export async function startHub(env = {}) {
     url,
     wsUrl: url.replace('http', 'ws'),
     env: fullEnv,
+    /** What the hub has logged so far (with `captureLog`). */
+    log: () => log,
     /** A JWT for `id`/`name`, minted by the hub's own CLI. */
     token(id, name, extra = []) {
       return execFileSync(HUB_BIN, ['token', '--user-id', String(id), '--name', name, ...extra], {
