@@ -13,11 +13,15 @@
 //! | [`cli`] | `serve`, `migrate`, `token` |
 //! | [`auth`] | JWT claims and token sources, secret bootstrap, Origin allow-list |
 //! | [`db`] | diesel over SQLite or PostgreSQL; `Db::run` is the only door to blocking queries |
-//! | [`hub`] | the dialect-agnostic core: sessions, rooms, registry, presence, replay, limits |
-//! | [`relay`] | carrying events between nodes (in-process now; Redis plugs in here) |
+//! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions, rooms, registry, presence, catch-up, limits |
+//! | [`relay`] | carrying events between nodes: in-process bus or Redis, envelope format, shared presence |
 //! | [`services`] | one function per operation, shared by REST and WebSocket |
 //! | [`dialects`] | the protocols, one folder each |
 //! | [`http`] | health, readiness, metrics, access-log redaction |
+//! | [`metrics`] | the counters `/metrics` renders |
+//! | [`state`] | [`state::AppState`]: what handlers and sessions are given |
+//! | [`error`] | error types, their HTTP answers, close codes |
+//! | [`time`] | times on the wire |
 //!
 //! Dependencies point one way: `dialects → services → db` and `dialects → hub → relay`.
 //!
@@ -32,9 +36,14 @@
 //!    the database commit happens first, then the event is serialized once ([`hub::Event`]).
 //! 4. The room numbers it, keeps it in its replay buffer and `try_send`s the same bytes to
 //!    each addressed member; a member whose mailbox is full is evicted and its TCP connection
-//!    reset. The room hands the event to the relay, tagged with this node's id.
-//! 5. Other nodes drop their own echoes and deliver remote events to local members only.
+//!    reset. The room hands the event to the relay, tagged with this node's id. Services and
+//!    REST handlers publish through the [`hub::Hub`] handle, which reaches the room or, when
+//!    this node has none for the topic, the relay directly.
+//! 5. Other nodes drop their own echoes and deliver remote events to local members only. With
+//!    Redis, presence is shared, so arrivals and departures are announced once across nodes.
 //! 6. When a room's last member leaves, the registry stops it and unsubscribes the topic.
+//! 7. After a relay gap, rooms catch up from the database through each dialect's
+//!    [`hub::CatchUp`] source, dropping what members already have by storage key.
 
 pub mod auth;
 pub mod cli;

@@ -5,13 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{refused, TestApp, Ws, SECRET};
+use common::{broadcast_token as token, presence, refused, TestApp, Ws, SECRET};
 use realtime_hub::auth::Auth;
 use serde_json::{json, Value};
-
-fn token(id: i64, name: &str, channel: &str) -> String {
-    Auth::new(SECRET).mint(id, name, Some(channel), 3600)
-}
 
 async fn join(app: &TestApp, id: i64, name: &str, channel: &str) -> Ws {
     app.ws(&format!(
@@ -19,10 +15,6 @@ async fn join(app: &TestApp, id: i64, name: &str, channel: &str) -> Ws {
         token(id, name, channel)
     ))
     .await
-}
-
-fn presence(kind: &str, id: i64, name: &str) -> Value {
-    json!({"type": kind, "sender": {"name": name, "id": id}, "data": {"user": {"name": name, "id": id}}})
 }
 
 #[tokio::test]

@@ -10,7 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, fix_time, redis_prefix, HubProcess, RedisServer, TestApp, Ws, SECRET};
+use common::{
+    broadcast_token, eventually, fix_time, presence, redis_prefix, HubProcess, RedisServer,
+    TestApp, Ws, SECRET,
+};
 use realtime_hub::auth::Auth;
 use serde_json::{json, Value};
 
@@ -297,20 +300,12 @@ async fn the_pc_on_one_node_follows_the_phone_on_another() {
 
 // --- broadcast -------------------------------------------------------------------------------
 
-fn broadcast_token(id: i64, name: &str, channel: &str) -> String {
-    Auth::new(SECRET).mint(id, name, Some(channel), 3600)
-}
-
 async fn broadcast(app: &TestApp, id: i64, name: &str, channel: &str) -> Ws {
     app.ws(&format!(
         "/ws/broadcast/?token={}",
         broadcast_token(id, name, channel)
     ))
     .await
-}
-
-fn presence(kind: &str, id: i64, name: &str) -> Value {
-    json!({"type": kind, "sender": {"name": name, "id": id}, "data": {"user": {"name": name, "id": id}}})
 }
 
 #[tokio::test]

@@ -492,7 +492,7 @@ impl Room {
             return;
         };
         self.presence_ops += 1;
-        let leave = shared.leave(&self.topic, conn.0, member.user.key.clone());
+        let leave = shared.leave(&self.topic, conn.0);
         ctx.spawn(wrap_future(leave).map(move |left, room: &mut Room, ctx| {
             room.presence_ops -= 1;
             let last = match left {
@@ -524,6 +524,7 @@ impl Room {
     fn report_if_empty(&mut self, ctx: &mut Context<Self>) {
         if self.members.is_empty() && self.presence_ops == 0 && !self.reported_empty {
             self.reported_empty = true;
+            // Once per emptying, and it must arrive (or the room would never stop).
             self.registry.do_send(RoomEmpty {
                 topic: self.topic.clone(),
                 room: ctx.address(),

@@ -223,11 +223,6 @@ impl SessionCore {
         )
     }
 
-    /// The room of a joined topic.
-    pub fn room(&self, topic: &Topic) -> Option<&Addr<Room>> {
-        self.rooms.iter().find(|(t, _)| t == topic).map(|(_, r)| r)
-    }
-
     fn heartbeat<D: Dialect>(act: &mut Session<D>, ctx: &mut Ctx<D>) {
         let core = &mut act.core;
         if core.last_heard.elapsed() > core.state.config.heartbeat_timeout {
@@ -281,6 +276,8 @@ impl<D: Dialect> Actor for Session<D> {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         let core = &mut self.core;
+        // `do_send`, since a leave must not be lost to a full mailbox; one per room joined
+        // per connection, so what a client can feed here is bounded by its quota.
         for (_, room) in core.rooms.drain(..) {
             room.do_send(Leave { conn: core.conn });
         }

@@ -7,8 +7,6 @@
 //! node until it is back). Only topics whose members announce themselves (broadcast channels,
 //! guitar sessions) are recorded here: the others have no use for it.
 
-use std::sync::Arc;
-
 use bytestring::ByteString;
 use futures_util::future::BoxFuture;
 
@@ -66,7 +64,6 @@ pub trait SharedPresence: Send + Sync + 'static {
         &self,
         topic: &Topic,
         conn: u64,
-        user_key: Arc<str>,
     ) -> BoxFuture<'static, Result<Option<bool>, PresenceError>>;
 
     /// Makes the store's record of this node's connections in `topic` exactly `members`

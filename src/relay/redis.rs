@@ -171,10 +171,7 @@ impl Relay for RedisRelay {
 pub async fn connect(
     client: &redis::Client,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    match tokio::time::timeout(CALL_TIMEOUT, client.get_multiplexed_async_connection()).await {
-        Ok(conn) => conn,
-        Err(_) => Err((redis::ErrorKind::Io, "connect timed out").into()),
-    }
+    bounded(client.get_multiplexed_async_connection(), "connect").await
 }
 
 fn unix_ms() -> i64 {
@@ -295,11 +292,9 @@ async fn subscription(
     down_since: &mut Option<i64>,
     backoff: &mut Duration,
 ) -> redis::RedisResult<()> {
-    let pubsub = tokio::time::timeout(CALL_TIMEOUT, client.get_async_pubsub())
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+    let pubsub = bounded(client.get_async_pubsub(), "connect").await?;
     let (mut sink, mut stream) = pubsub.split();
-    sink.subscribe(shared.control()).await?;
+    bounded(sink.subscribe(shared.control()), "subscribe").await?;
     let mut current: HashSet<Topic> = HashSet::new();
     sync(&mut sink, shared, &mut current).await?;
     shared.set_connected(true);
@@ -341,9 +336,7 @@ async fn subscription(
             _ = tick.tick() => {
                 sync(&mut sink, shared, &mut current).await?;
                 if last_heard.elapsed() > PING_EVERY {
-                    tokio::time::timeout(CALL_TIMEOUT, sink.ping::<redis::Value>())
-                        .await
-                        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "ping timed out")))??;
+                    bounded(sink.ping::<redis::Value>(), "ping").await?;
                     last_heard = Instant::now();
                 }
             }
@@ -373,21 +366,13 @@ async fn sync(
         (add, drop)
     };
     if !add.is_empty() {
-        let channels: Vec<String> = add.iter().map(|t| shared.channel(t)).collect();
-        tokio::time::timeout(CALL_TIMEOUT, sink.subscribe(channels))
-            .await
-            .map_err(|_| {
-                redis::RedisError::from((redis::ErrorKind::Io, "subscribe timed out"))
-            })??;
+        let channels = add.iter().map(|t| shared.channel(t)).collect::<Vec<_>>();
+        bounded(sink.subscribe(channels), "subscribe").await?;
         current.extend(add);
     }
     if !drop.is_empty() {
-        let channels: Vec<String> = drop.iter().map(|t| shared.channel(t)).collect();
-        tokio::time::timeout(CALL_TIMEOUT, sink.unsubscribe(channels))
-            .await
-            .map_err(|_| {
-                redis::RedisError::from((redis::ErrorKind::Io, "unsubscribe timed out"))
-            })??;
+        let channels = drop.iter().map(|t| shared.channel(t)).collect::<Vec<_>>();
+        bounded(sink.unsubscribe(channels), "unsubscribe").await?;
         for t in &drop {
             current.remove(t);
         }
@@ -397,6 +382,16 @@ async fn sync(
         .relay_subscriptions
         .store(current.len() as i64, Relaxed);
     Ok(())
+}
+
+/// A Redis call given [`CALL_TIMEOUT`]: past it, the link counts as broken.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    what: &'static str,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, what, "timed out".into())))?
 }
 
 /// One message from the subscription connection.

@@ -388,6 +388,28 @@ fn users(order: Vec<String>, names: Vec<String>) -> Result<Vec<UserRef>, Presenc
         .collect())
 }
 
+impl RedisPresence {
+    /// Runs one of the scripts for `topic` of this node, with `args` after the three every
+    /// script takes (prefix, node, topic).
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        topic: &Topic,
+        args: impl IntoIterator<Item = String>,
+    ) -> Result<T, PresenceError> {
+        let mut conn = self.conn().await?;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(self.inner.node.hex())
+            .arg(topic.as_str());
+        for arg in args {
+            invocation.arg(arg);
+        }
+        self.call(invocation.invoke_async(&mut conn)).await
+    }
+}
+
 impl SharedPresence for RedisPresence {
     fn join(
         &self,
@@ -396,18 +418,9 @@ impl SharedPresence for RedisPresence {
     ) -> BoxFuture<'static, Result<Present, PresenceError>> {
         let (this, topic) = (self.clone(), topic.clone());
         async move {
-            let inner = &this.inner;
-            let mut conn = this.conn().await?;
-            let mut invocation = inner.scripts.join.prepare_invoke();
-            invocation
-                .arg(&inner.prefix)
-                .arg(inner.node.hex())
-                .arg(topic.as_str());
-            for value in record(&member) {
-                invocation.arg(value);
-            }
+            let script = &this.inner.scripts.join;
             let (first, connections, order, names): (i64, usize, Vec<String>, Vec<String>) =
-                this.call(invocation.invoke_async(&mut conn)).await?;
+                this.script(script, &topic, record(&member)).await?;
             Ok(Present {
                 first: first == 1,
                 users: users(order, names)?,
@@ -421,19 +434,11 @@ impl SharedPresence for RedisPresence {
         &self,
         topic: &Topic,
         conn: u64,
-        _user_key: Arc<str>,
     ) -> BoxFuture<'static, Result<Option<bool>, PresenceError>> {
         let (this, topic) = (self.clone(), topic.clone());
         async move {
-            let inner = &this.inner;
-            let mut redis = this.conn().await?;
-            let mut invocation = inner.scripts.leave.prepare_invoke();
-            invocation
-                .arg(&inner.prefix)
-                .arg(inner.node.hex())
-                .arg(topic.as_str())
-                .arg(conn);
-            let left: i64 = this.call(invocation.invoke_async(&mut redis)).await?;
+            let script = &this.inner.scripts.leave;
+            let left: i64 = this.script(script, &topic, [conn.to_string()]).await?;
             Ok((left >= 0).then_some(left == 0))
         }
         .boxed()
@@ -446,19 +451,9 @@ impl SharedPresence for RedisPresence {
     ) -> BoxFuture<'static, Result<(), PresenceError>> {
         let (this, topic) = (self.clone(), topic.clone());
         async move {
-            let inner = &this.inner;
-            let mut conn = this.conn().await?;
-            let mut invocation = inner.scripts.restore.prepare_invoke();
-            invocation
-                .arg(&inner.prefix)
-                .arg(inner.node.hex())
-                .arg(topic.as_str());
-            for member in &members {
-                for value in record(member) {
-                    invocation.arg(value);
-                }
-            }
-            let _: i64 = this.call(invocation.invoke_async(&mut conn)).await?;
+            let script = &this.inner.scripts.restore;
+            let args = members.iter().flat_map(record);
+            let _: i64 = this.script(script, &topic, args).await?;
             Ok(())
         }
         .boxed()

@@ -609,3 +609,13 @@ pub fn fix_time(got: &Value, expected: &mut Value, pointer: &str) {
         .unwrap_or_else(|_| panic!("{pointer} = {t} is not RFC 3339"));
     *expected.pointer_mut(pointer).expect("pointer in expected") = Value::String(t.to_string());
 }
+
+/// A broadcast-dialect token: `id`, `name` and the `channel` it may join.
+pub fn broadcast_token(id: i64, name: &str, channel: &str) -> String {
+    Auth::new(SECRET).mint(id, name, Some(channel), 3600)
+}
+
+/// A broadcast presence frame (`connectOther`, `disconnectOther`) about user `id`.
+pub fn presence(kind: &str, id: i64, name: &str) -> Value {
+    serde_json::json!({"type": kind, "sender": {"name": name, "id": id}, "data": {"user": {"name": name, "id": id}}})
+}
