@@ -53,11 +53,13 @@ pub struct Config {
     /// [`crate::hub::room::MAX_BATCH`] in a burst, shared with the other members. Default 256
     /// (STYLE.md "Slow readers" says why not less).
     pub session_queue: usize,
-    /// `HUB_SLOW_CONSUMER_BYTES`: event bytes a room holds back for a member whose mailbox is
-    /// full (a busy thread, a burst) before it counts as a slow reader. Default 1 MiB.
+    /// `HUB_SLOW_CONSUMER_BYTES`: bytes a connection may have waiting to be written for
+    /// longer than `HUB_SLOW_CONSUMER_MS` — a burst it reads through passes, a reader that
+    /// falls behind is closed with 4102 — and an eighth of what it may ever have waiting. Also
+    /// the event bytes a room holds back for a member whose mailbox is full. Default 1 MiB.
     pub slow_consumer_bytes: usize,
-    /// `HUB_SLOW_CONSUMER_MS`: how long such a member may go without taking a single event
-    /// before it is evicted. Default 3 000.
+    /// `HUB_SLOW_CONSUMER_MS`: how long a connection may stay over that, or a member with a
+    /// full mailbox go without taking a single event. Default 3 000.
     pub slow_consumer_timeout: Duration,
     /// `HUB_HEARTBEAT_INTERVAL_MS`: how often the server pings. Default 25 000.
     pub heartbeat_interval: Duration,

@@ -134,6 +134,8 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is shutting down.
     GoingAway,
+    /// 1002: the client broke RFC 6455.
+    Protocol,
     /// 1003: a binary frame on a text-only protocol.
     Unsupported,
     /// 1007: a text frame that is not valid UTF-8.
@@ -168,6 +170,7 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::Protocol => 1002,
             CloseCode::Unsupported => 1003,
             CloseCode::InvalidPayload => 1007,
             CloseCode::Policy => 1008,
@@ -190,6 +193,7 @@ impl CloseCode {
         [
             Normal,
             GoingAway,
+            Protocol,
             Unsupported,
             InvalidPayload,
             Policy,
@@ -215,7 +219,9 @@ impl CloseCode {
             CloseCode::BadToken
                 | CloseCode::Forbidden
                 | CloseCode::OverQuota
+                | CloseCode::Protocol
                 | CloseCode::Unsupported
+                | CloseCode::InvalidPayload
                 | CloseCode::Policy
                 | CloseCode::TooBig
         )

@@ -82,6 +82,9 @@ async fn serve(
     .workers(config.workers)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    // A WebSocket's request body never ends: without this, a connection whose session ended
+    // would linger until the client hung up, where RFC 6455 §7.1.1 has the server close first.
+    .client_disconnect_timeout(Duration::ZERO)
     .on_connect(conn::on_connect)
     .listen(listener)?
     .run();

@@ -118,15 +118,6 @@ async fn bad_frames_get_errors_and_the_socket_stays_open() {
             "for {frame:.40}"
         );
     }
-    ws.stream
-        .send(Message::binary(vec![1u8, 2, 3]))
-        .await
-        .unwrap();
-    assert_eq!(
-        ws.recv_json().await,
-        json!({"error": "binary frames are not supported"})
-    );
-
     ws.send_json(json!({"message": "still here"})).await;
     assert_frame!(
         ws.recv_json().await,
@@ -136,6 +127,16 @@ async fn bad_frames_get_errors_and_the_socket_stays_open() {
     let mut late = app.ws("/ws/chat/errors/").await;
     assert_eq!(late.recv_json().await["message"], "still here");
     late.expect_silence(200).await;
+
+    // A binary frame on this text protocol ends the connection with 1003 (RFC 6455 §7.4.1).
+    ws.stream
+        .send(Message::binary(vec![1u8, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.recv_close().await,
+        (1003, "binary frames are not supported".into())
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,11 @@ use std::time::Duration;
 
 use actix_web::dev::Extensions;
 
+/// The kernel send buffer of accepted sockets (the kernel doubles it for its bookkeeping):
+/// ample for a fast reader on any network a hub serves, small next to what a slow one would
+/// pin.
+pub const SEND_BUFFER: usize = 256 * 1024;
+
 /// A connection's id, unique within the process; appears in logs as `conn=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -54,6 +59,10 @@ pub fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     };
     let sock = socket2::SockRef::from(tcp);
     let _ = sock.set_tcp_nodelay(true);
+    // What the kernel holds for a peer is out of the hub's sight: without a cap it grows to
+    // megabytes for a slow reader, and a 4102 close would wait behind all of it. The hub's own
+    // queue (HUB_SLOW_CONSUMER_BYTES) is where a backlog belongs.
+    let _ = sock.set_send_buffer_size(SEND_BUFFER);
     // The kernel's backstop for a peer that vanished with unacknowledged data in flight.
     let _ = sock.set_tcp_user_timeout(Some(Duration::from_secs(10)));
     if let Ok(fd) = tcp.as_fd().try_clone_to_owned() {

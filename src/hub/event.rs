@@ -3,20 +3,24 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Serialize;
 
 use super::conn::ConnId;
+use super::frame;
 use super::topic::Topic;
 use crate::error::CloseCode;
 use crate::relay::{Envelope, NodeId, RelayTarget};
 
-/// A published event. `body` holds the JSON text, serialized once by the publisher; every
-/// recipient gets a clone of the same reference-counted bytes.
+/// A published event, serialized once by the publisher and encoded once as a WebSocket text
+/// frame: every recipient's socket is handed a clone of the same reference-counted frame.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The frame's text, shared by every recipient.
+    /// The JSON text (the frame's payload, sharing its allocation).
     pub body: ByteString,
+    /// The whole text frame, header included.
+    pub frame: Bytes,
     /// The room's sequence number (0 until a room assigned one).
     pub seq: u64,
     /// A key from storage, unique within the topic (e.g. a chat message id), so that a session
@@ -33,16 +37,33 @@ pub struct Event {
 }
 
 impl Event {
-    /// Serializes `value` once into a new event.
+    /// Serializes `value` once into a new event, straight after room left for the frame
+    /// header, so the frame costs no second copy.
     pub fn json<T: Serialize>(value: &T) -> Event {
-        let text = serde_json::to_string(value).expect("event types serialize infallibly");
-        Event::text(text)
+        const ROOM: usize = 10;
+        let mut buf = vec![0u8; ROOM];
+        serde_json::to_writer(&mut buf, value).expect("event types serialize infallibly");
+        let len = buf.len() - ROOM;
+        let start = ROOM - frame::header_len(len);
+        frame::write_text_header(&mut buf[start..ROOM], len);
+        Event::framed(Bytes::from(buf).slice(start..), ROOM - start)
     }
 
     /// Wraps text that is already JSON.
     pub fn text(text: impl Into<ByteString>) -> Event {
+        let text: ByteString = text.into();
+        let header = frame::header_len(text.len());
+        Event::framed(frame::text(text.as_bytes()), header)
+    }
+
+    /// An event around an encoded text frame whose payload starts at `header`.
+    fn framed(frame: Bytes, header: usize) -> Event {
+        // SAFETY: the payload is the bytes of a `str` (text) or of serde_json's output,
+        // which is UTF-8.
+        let body = unsafe { ByteString::from_bytes_unchecked(frame.slice(header..)) };
         Event {
-            body: text.into(),
+            body,
+            frame,
             seq: 0,
             key: None,
             born: Instant::now(),
@@ -195,10 +216,16 @@ mod tests {
     }
 
     #[test]
-    fn events_share_one_body() {
+    fn events_share_one_frame_and_body() {
         let e = Event::json(&serde_json::json!({"k": "v"}));
         let copy = e.clone();
-        assert_eq!(e.body.as_bytes().as_ptr(), copy.body.as_bytes().as_ptr());
+        assert_eq!(e.frame.as_ptr(), copy.frame.as_ptr());
         assert_eq!(&*copy.body, r#"{"k":"v"}"#);
+        assert_eq!(&copy.frame[..], frame::text(br#"{"k":"v"}"#));
+        let long = "x".repeat(70_000);
+        let e = Event::json(&long);
+        assert_eq!(&e.frame[..], frame::text(format!("\"{long}\"").as_bytes()));
+        assert_eq!(e.body.len(), 70_002);
+        assert_eq!(Event::text("é").frame, frame::text("é".as_bytes()));
     }
 }

@@ -4,13 +4,13 @@
 
 use std::net::IpAddr;
 
+use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::UserRef;
-use super::input::{GatedPayload, InputGate};
 use super::session::{Dialect, Parts, Session};
+use super::transport::{self, Inbound};
 use crate::auth::{origin, Identity};
 use crate::db::user;
 use crate::error::ApiError;
@@ -96,8 +96,9 @@ pub fn upgrade<D: Dialect>(
         .cloned()
         .unwrap_or_else(ConnAbort::none);
     let peer = client.map_or_else(|| "-".to_string(), |ip| ip.to_string());
-    // Room for two of the largest frames: a frame being completed while one is handled.
-    let gate = InputGate::new(2 * state.config.max_frame_bytes + 64 * 1024);
+    let (out, body) = transport::outbound();
+    let response =
+        transport::upgrade(req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let parts = Parts {
         identity,
         user,
@@ -105,13 +106,15 @@ pub fn upgrade<D: Dialect>(
         abort,
         permit,
         peer,
-        gate: gate.clone(),
+        out,
     };
     let session = Session::new(state.clone(), parts, dialect);
-    ws::WsResponseBuilder::new(session, req, GatedPayload::new(payload, gate))
-        .frame_size(state.config.max_frame_bytes)
-        .start()
-        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade expected: {e}")))
+    let inbound = Inbound::new(payload, state.config.max_frame_bytes);
+    Session::create(move |ctx| {
+        ctx.add_stream(inbound);
+        session
+    });
+    Ok(response)
 }
 
 #[cfg(test)]

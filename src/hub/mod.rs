@@ -9,10 +9,10 @@
 pub mod catch_up;
 pub mod conn;
 pub mod event;
+pub mod frame;
 pub mod handle;
 pub mod handshake;
 pub mod inbox;
-pub mod input;
 pub mod limits;
 pub mod presence;
 pub mod registry;
@@ -21,6 +21,7 @@ pub mod room;
 pub mod seen;
 pub mod session;
 pub mod topic;
+pub mod transport;
 
 pub use catch_up::CatchUp;
 pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};

@@ -1,9 +1,13 @@
-//! The session actor: one per WebSocket. It owns the transport (actix-web-actors), enforces
-//! limits and heartbeats, and hands decoded text to its dialect.
+//! The session actor: one per WebSocket. It reads decoded frames from its [`super::transport`],
+//! enforces limits and heartbeats, hands text to its dialect, and writes frames — for room
+//! events the frame each event was encoded into once, shared with every other member.
 //!
-//! The transport stays inside this module and [`super::handshake`]: dialects see [`Ctx`] only
-//! through the helpers here (`send`, `close`, `join`, `publish`) plus `ctx.wait`/`ctx.spawn`
-//! for ordered async work, so a move to actix-ws would be confined to these two files.
+//! The session is a plain actix actor: its context never waits on the socket, so a client
+//! that stops reading cannot freeze it. The bytes waiting for such a client grow in the
+//! outbound queue; past `HUB_SLOW_CONSUMER_BYTES` the session closes with 4102 and, when even
+//! the close cannot be written, resets the connection. Dialects see [`Ctx`] only through the
+//! helpers here (`send`, `write_event`, `close`, `join`, `publish`) plus `ctx.wait`/`ctx.spawn`
+//! for ordered async work.
 //!
 //! Lifecycle: `started` sets the bounded mailbox, heartbeat, token expiry and shutdown watch,
 //! then lets the dialect join its rooms; `stopped` leaves every room it joined — the same
@@ -14,24 +18,32 @@ use std::time::{Duration, Instant};
 
 use actix::fut::wrap_future;
 use actix::prelude::*;
-use actix_web_actors::ws;
 use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::conn::{ConnAbort, ConnId};
 use super::event::{Announce, Event, Target, UserRef};
+use super::frame::{self, Incoming};
 use super::inbox::Inbox;
-use super::input::InputGate;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
 use super::registry::{HubError, JoinTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
 use super::topic::Topic;
+use super::transport::{InboundItem, Outbound, Pushed};
 use crate::auth::{unix_now, Identity};
 use crate::error::CloseCode;
 use crate::state::AppState;
 
+/// How long a close the server started waits for the client's answer before the connection
+/// is reset.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How many times `HUB_SLOW_CONSUMER_BYTES` a connection may ever have waiting: past it the
+/// reader is slow whatever its history (memory stays bounded).
+pub const SLOW_CONSUMER_CEILING: usize = 8;
+
 /// The actor context every dialect writes to.
-pub type Ctx<D> = ws::WebsocketContext<Session<D>>;
+pub type Ctx<D> = Context<Session<D>>;
 
 /// A protocol spoken over a session: how frames are decoded and events written.
 pub trait Dialect: Sized + Unpin + 'static {
@@ -44,15 +56,18 @@ pub trait Dialect: Sized + Unpin + 'static {
     /// A text frame within the size and rate limits.
     fn text(&mut self, text: ByteString, core: &mut SessionCore, ctx: &mut Ctx<Self>);
 
-    /// A binary frame. Text protocols answer with their error frame and stay open.
+    /// A binary message. Text protocols close with 1003, as RFC 6455 and SPEC §10 say.
     fn binary(&mut self, _data: Bytes, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
-        let frame = self.error_frame("binary_not_supported", "binary frames are not supported");
-        core.send(ctx, frame);
+        core.close(
+            ctx,
+            CloseCode::Unsupported,
+            "binary frames are not supported",
+        );
     }
 
-    /// An event from a room. The default writes the shared bytes as they are.
+    /// An event from a room. The default writes its shared frame as it is.
     fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
-        core.send(ctx, event.body);
+        core.write_event(ctx, &event);
     }
 
     /// The dialect's in-socket error frame, used by the core for rate-limit refusals.
@@ -77,8 +92,10 @@ pub struct SessionCore {
     abort: ConnAbort,
     /// Held for the connection's lifetime; dropping it frees the quota place.
     _permit: ConnPermit,
-    /// Reopened as frames are handled, so the client cannot make the server read ahead.
-    gate: Arc<InputGate>,
+    /// Frames on their way to the socket.
+    out: Outbound,
+    /// Since when more than `HUB_SLOW_CONSUMER_BYTES` have been waiting, if they are.
+    backed_up_since: Option<Instant>,
     opened: Instant,
     /// Events delivered to this connection (for sampling the latency histogram).
     delivered: u64,
@@ -105,7 +122,7 @@ pub(super) struct Parts {
     pub abort: ConnAbort,
     pub permit: ConnPermit,
     pub peer: String,
-    pub gate: Arc<InputGate>,
+    pub out: Outbound,
 }
 
 impl<D: Dialect> Session<D> {
@@ -123,7 +140,8 @@ impl<D: Dialect> Session<D> {
                 rate,
                 abort: parts.abort,
                 _permit: parts.permit,
-                gate: parts.gate,
+                out: parts.out,
+                backed_up_since: None,
                 opened: Instant::now(),
                 delivered: 0,
                 queued: Arc::default(),
@@ -137,18 +155,67 @@ impl<D: Dialect> Session<D> {
 }
 
 impl SessionCore {
-    /// Writes a text frame.
-    pub fn send<A>(&self, ctx: &mut ws::WebsocketContext<A>, text: impl Into<ByteString>)
+    /// Writes a text frame. Nothing is written once the session is closing.
+    pub fn send<A>(&mut self, ctx: &mut Context<A>, text: impl Into<ByteString>)
     where
-        A: Actor<Context = ws::WebsocketContext<A>>,
+        A: Actor<Context = Context<A>>,
     {
-        ctx.text(text);
+        let text: ByteString = text.into();
+        self.write(ctx, frame::text(text.as_bytes()));
     }
 
-    /// Closes with `code` and a short reason, then stops the session.
-    pub fn close<A>(&mut self, ctx: &mut ws::WebsocketContext<A>, code: CloseCode, reason: &str)
+    /// Writes a room event's frame, encoded once for every member.
+    pub fn write_event<A>(&mut self, ctx: &mut Context<A>, event: &Event)
     where
-        A: Actor<Context = ws::WebsocketContext<A>>,
+        A: Actor<Context = Context<A>>,
+    {
+        self.write(ctx, event.frame.clone());
+    }
+
+    /// Queues a frame. A reader is slow, and closed with 4102, when more than
+    /// `HUB_SLOW_CONSUMER_BYTES` have been waiting for longer than `HUB_SLOW_CONSUMER_MS`
+    /// (a burst a reader keeps up with passes), or at once past [`SLOW_CONSUMER_CEILING`] times
+    /// that.
+    fn write<A>(&mut self, ctx: &mut Context<A>, frame: Bytes)
+    where
+        A: Actor<Context = Context<A>>,
+    {
+        if self.closing {
+            return;
+        }
+        let config = &self.state.config;
+        match self.out.push(frame) {
+            Pushed::Gone => ctx.stop(),
+            Pushed::Queued(bytes) if bytes <= config.slow_consumer_bytes => {
+                self.backed_up_since = None;
+            }
+            Pushed::Queued(bytes)
+                if bytes <= config.slow_consumer_bytes * SLOW_CONSUMER_CEILING
+                    && self
+                        .backed_up_since
+                        .get_or_insert_with(Instant::now)
+                        .elapsed()
+                        <= config.slow_consumer_timeout => {}
+            Pushed::Queued(bytes) => {
+                self.state
+                    .metrics
+                    .slow_consumer_evictions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::warn!(
+                    "slow reader conn={} user={}: {bytes} bytes waiting; closing",
+                    self.conn.0,
+                    self.user.name
+                );
+                self.close(ctx, CloseCode::SlowConsumer, "slow consumer");
+            }
+        }
+    }
+
+    /// Closes with `code` and a short reason: the close frame is queued, the rooms are left,
+    /// and the connection is reset if the client has not answered within [`CLOSE_WAIT`].
+    pub fn close<A>(&mut self, ctx: &mut Context<A>, code: CloseCode, reason: &str)
+    where
+        A: Actor<Context = Context<A>>,
     {
         if self.closing {
             return;
@@ -159,11 +226,28 @@ impl SessionCore {
             self.conn.0,
             code.code()
         );
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::from(code.code()),
-            description: Some(reason.chars().take(120).collect()),
-        }));
-        ctx.stop();
+        let close = frame::close_frame(code.code(), reason);
+        if code == CloseCode::SlowConsumer {
+            // What is queued would never be read: the close goes right after what is in flight.
+            self.out.replace_with(close);
+        } else {
+            self.out.push(close);
+        }
+        self.leave_rooms();
+        let abort = self.abort.clone();
+        ctx.run_later(CLOSE_WAIT, move |_, ctx| {
+            abort.abort();
+            ctx.stop();
+        });
+    }
+
+    /// Leaves every room joined (once; later calls find none).
+    fn leave_rooms(&mut self) {
+        // `do_send`, since a leave must not be lost to a full mailbox; one per room joined
+        // per connection, so what a client can feed here is bounded by its quota.
+        for (_, room) in self.rooms.drain(..) {
+            room.do_send(Leave { conn: self.conn });
+        }
     }
 
     /// Joins `topic`. `hello` is sent to the others on arrival and `farewell` on departure
@@ -223,16 +307,31 @@ impl SessionCore {
         )
     }
 
+    /// Pings, and schedules the check that closes the connection when the timeout passes
+    /// with nothing heard (to the timeout, not to the next ping).
     fn heartbeat<D: Dialect>(act: &mut Session<D>, ctx: &mut Ctx<D>) {
         let core = &mut act.core;
-        if core.last_heard.elapsed() > core.state.config.heartbeat_timeout {
-            core.state
-                .metrics
-                .heartbeat_timeouts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            core.close(ctx, CloseCode::PongTimeout, "pong timeout");
-        } else {
-            ctx.ping(b"");
+        if core.closing {
+            return;
+        }
+        core.write(ctx, frame::ping(b""));
+        let left = core
+            .state
+            .config
+            .heartbeat_timeout
+            .saturating_sub(core.last_heard.elapsed());
+        if left <= core.state.config.heartbeat_interval {
+            ctx.run_later(left, |act, ctx| {
+                let core = &mut act.core;
+                if !core.closing && core.last_heard.elapsed() >= core.state.config.heartbeat_timeout
+                {
+                    core.state
+                        .metrics
+                        .heartbeat_timeouts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    core.close(ctx, CloseCode::PongTimeout, "pong timeout");
+                }
+            });
         }
     }
 }
@@ -276,11 +375,9 @@ impl<D: Dialect> Actor for Session<D> {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         let core = &mut self.core;
-        // `do_send`, since a leave must not be lost to a full mailbox; one per room joined
-        // per connection, so what a client can feed here is bounded by its quota.
-        for (_, room) in core.rooms.drain(..) {
-            room.do_send(Leave { conn: core.conn });
-        }
+        core.leave_rooms();
+        // The body ends after what is queued, and the HTTP server then closes the connection.
+        core.out.finish();
         core.state.metrics.connection(D::NAME, -1);
         log::info!(
             "close conn={} dialect={} user={} duration_ms={}",
@@ -312,7 +409,7 @@ impl<D: Dialect> Handler<Deliver> for Session<D> {
             }
             if let Some((code, reason)) = &event.close {
                 if !event.body.is_empty() {
-                    self.core.send(ctx, event.body.clone());
+                    self.core.write_event(ctx, event);
                 }
                 return self.core.close(ctx, *code, reason);
             }
@@ -321,52 +418,57 @@ impl<D: Dialect> Handler<Deliver> for Session<D> {
     }
 }
 
-impl<D: Dialect> StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session<D> {
-    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+impl<D: Dialect> StreamHandler<InboundItem> for Session<D> {
+    fn handle(&mut self, item: InboundItem, ctx: &mut Self::Context) {
         let core = &mut self.core;
         core.last_heard = Instant::now();
-        let msg = match item {
-            Ok(msg) => {
-                core.gate.handled(payload_len(&msg));
-                msg
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                return core.close(ctx, CloseCode::TooBig, "frame too large");
-            }
-            Err(ws::ProtocolError::Io(e)) if e.to_string().contains("utf-8") => {
-                return core.close(
-                    ctx,
-                    CloseCode::InvalidPayload,
-                    "invalid UTF-8 in text frame",
+        let incoming = match item {
+            Ok((incoming, _wire)) => incoming,
+            Err(violation) => {
+                log::debug!(
+                    "protocol violation conn={}: {}",
+                    core.conn.0,
+                    violation.reason
                 );
-            }
-            Err(e) => {
-                log::debug!("protocol error conn={}: {e}", core.conn.0);
-                return core.close(ctx, CloseCode::Policy, "protocol error");
+                return core.close(ctx, violation.code, violation.reason);
             }
         };
-        match msg {
-            ws::Message::Ping(payload) => ctx.pong(&payload),
-            ws::Message::Pong(_) | ws::Message::Nop => {}
-            ws::Message::Close(reason) => {
-                core.closing = true;
-                ctx.close(reason);
+        if core.closing {
+            // After a close was sent only the client's close matters (RFC 6455 §5.5.1).
+            if let Incoming::Close(_) = incoming {
+                core.out.finish();
                 ctx.stop();
             }
-            ws::Message::Continuation(_) => {
-                core.close(
-                    ctx,
-                    CloseCode::Unsupported,
-                    "fragmented messages are not supported",
-                );
+            return;
+        }
+        match incoming {
+            Incoming::Close(code) => {
+                core.closing = true;
+                let echo = match &code {
+                    Some((code, _)) => frame::close_frame(*code, ""),
+                    None => frame::close_empty(),
+                };
+                core.out.push(echo);
+                core.out.finish();
+                ctx.stop();
             }
-            ws::Message::Text(text) => {
-                if self.admit(ctx) {
+            // Control frames count against the rate like any other: a flood of pings is a
+            // flood.
+            Incoming::Ping(payload) => {
+                if self.admit(ctx, false) {
+                    self.core.write(ctx, frame::pong(&payload));
+                }
+            }
+            Incoming::Pong(_) => {
+                self.admit(ctx, false);
+            }
+            Incoming::Text(text) => {
+                if self.admit(ctx, true) {
                     self.dialect.text(text, &mut self.core, ctx);
                 }
             }
-            ws::Message::Binary(data) => {
-                if self.admit(ctx) {
+            Incoming::Binary(data) => {
+                if self.admit(ctx, true) {
                     self.dialect.binary(data, &mut self.core, ctx);
                 }
             }
@@ -378,27 +480,10 @@ impl<D: Dialect> StreamHandler<Result<ws::Message, ws::ProtocolError>> for Sessi
     }
 }
 
-/// A frame's payload length as it was on the wire.
-fn payload_len(msg: &ws::Message) -> usize {
-    match msg {
-        ws::Message::Text(t) => t.len(),
-        ws::Message::Binary(b) | ws::Message::Ping(b) | ws::Message::Pong(b) => b.len(),
-        ws::Message::Close(reason) => reason
-            .as_ref()
-            .map_or(0, |r| 2 + r.description.as_ref().map_or(0, String::len)),
-        ws::Message::Continuation(item) => match item {
-            actix_http::ws::Item::FirstText(b)
-            | actix_http::ws::Item::FirstBinary(b)
-            | actix_http::ws::Item::Continue(b)
-            | actix_http::ws::Item::Last(b) => b.len(),
-        },
-        ws::Message::Nop => 0,
-    }
-}
-
 impl<D: Dialect> Session<D> {
-    /// Counts a data frame against the rate; refuses or closes when over it.
-    fn admit(&mut self, ctx: &mut Ctx<D>) -> bool {
+    /// Counts a frame against the rate; refuses or closes when over it. A refused data frame
+    /// is answered with the dialect's error frame; a refused control frame is ignored.
+    fn admit(&mut self, ctx: &mut Ctx<D>, data: bool) -> bool {
         let core = &mut self.core;
         core.state
             .metrics
@@ -406,6 +491,7 @@ impl<D: Dialect> Session<D> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match core.rate.hit(Instant::now()) {
             RateVerdict::Allow => true,
+            RateVerdict::Refuse if !data => false,
             RateVerdict::Refuse => {
                 let frame = self
                     .dialect

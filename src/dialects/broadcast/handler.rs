@@ -70,7 +70,7 @@ impl Dialect for BroadcastDialect {
                         kind: "connected",
                         users,
                     });
-                    act.core.send(ctx, frame.body);
+                    act.core.write_event(ctx, &frame);
                 }
                 Err(e) => {
                     log::error!("broadcast join failed conn={}: {e}", act.core.conn.0);

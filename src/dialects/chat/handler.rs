@@ -60,7 +60,8 @@ impl Dialect for ChatDialect {
                 |history, act: &mut crate::hub::Session<ChatDialect>, ctx| match history {
                     Ok(messages) => {
                         for m in &messages {
-                            act.core.send(ctx, Event::json(&ChatOut::of(m, true)).body);
+                            act.core
+                                .write_event(ctx, &Event::json(&ChatOut::of(m, true)));
                             act.dialect.replayed_through = m.id;
                         }
                     }
@@ -100,7 +101,7 @@ impl Dialect for ChatDialect {
         if event.key.is_some_and(|k| k <= self.replayed_through) {
             return;
         }
-        core.send(ctx, event.body);
+        core.write_event(ctx, &event);
     }
 
     fn error_frame(&self, _code: &str, reason: &str) -> String {
