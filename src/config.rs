@@ -66,8 +66,6 @@ pub struct Config {
     /// `HUB_HEARTBEAT_TIMEOUT_MS`: silence after which a connection is closed with 4201.
     /// Default 60 000; must be at least twice the interval.
     pub heartbeat_timeout: Duration,
-    /// `HUB_REPLAY_BUFFER`: events each room keeps for catch-up after a reconnect. Default 128.
-    pub replay_buffer: usize,
     /// `HUB_CHAT_HISTORY`: stored chat messages sent to a member on join. Default 50.
     pub chat_history: i64,
     /// `HUB_CHAT_REQUIRE_AUTH`: refuse anonymous chat connections. Default false.
@@ -137,7 +135,6 @@ impl Config {
             slow_consumer_timeout: millis(&get, "HUB_SLOW_CONSUMER_MS", 3_000)?,
             heartbeat_interval: millis(&get, "HUB_HEARTBEAT_INTERVAL_MS", 25_000)?,
             heartbeat_timeout: millis(&get, "HUB_HEARTBEAT_TIMEOUT_MS", 60_000)?,
-            replay_buffer: parse(&get, "HUB_REPLAY_BUFFER", 128)?,
             chat_history: parse(&get, "HUB_CHAT_HISTORY", 50)?,
             chat_require_auth: parse(&get, "HUB_CHAT_REQUIRE_AUTH", false)?,
             shutdown_timeout: millis(&get, "HUB_SHUTDOWN_TIMEOUT_MS", 3_000)?,

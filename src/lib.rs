@@ -34,7 +34,7 @@
 //!    on a room thread and subscribes the topic in the relay.
 //! 3. A text frame is size- and rate-checked, parsed by the dialect and handed to a service;
 //!    the database commit happens first, then the event is serialized once ([`hub::Event`]).
-//! 4. The room numbers it, keeps it in its replay buffer and `try_send`s the same bytes to
+//! 4. The room numbers it and `try_send`s the same bytes to
 //!    each addressed member; a member whose mailbox is full is evicted and its TCP connection
 //!    reset. The room hands the event to the relay, tagged with this node's id. Services and
 //!    REST handlers publish through the [`hub::Hub`] handle, which reaches the room or, when

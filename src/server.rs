@@ -152,7 +152,6 @@ fn build_state(
         ),
     };
     let rooms = RoomConfig {
-        replay: config.replay_buffer,
         slow: SlowReaderPolicy {
             backlog_bytes: config.slow_consumer_bytes,
             stall: config.slow_consumer_timeout,

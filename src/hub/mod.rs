@@ -2,7 +2,7 @@
 //!
 //! Nothing here names a dialect. Dialects choose topics (namespaced names), serialize their
 //! events once into [`Event`]s, and decide who receives them with a [`Target`]; the core does
-//! membership, presence, numbering, replay, delivery and slow-reader eviction. Dialects and
+//! membership, presence, numbering, catch-up, delivery and slow-reader eviction. Dialects and
 //! services publish through one door, the [`Hub`] handle; only the hub knows rooms, the
 //! registry, the relay and presence.
 
@@ -16,7 +16,6 @@ pub mod inbox;
 pub mod limits;
 pub mod presence;
 pub mod registry;
-pub mod replay;
 pub mod room;
 pub mod seen;
 pub mod session;

@@ -40,7 +40,6 @@ use super::event::{Announce, AnnounceWhen, Event, Target, UserRef};
 use super::inbox::Inbox;
 use super::presence::Presence;
 use super::registry::{Registry, RoomEmpty};
-use super::replay::ReplayBuffer;
 use super::seen::SeenKeys;
 use super::topic::Topic;
 use crate::error::CloseCode;
@@ -135,11 +134,6 @@ pub struct Publish {
 #[rtype(result = "()")]
 pub struct Remote(pub Envelope);
 
-/// The events after a sequence number, if the replay buffer still covers them.
-#[derive(Message)]
-#[rtype(result = "Option<Vec<Event>>")]
-pub struct Since(pub u64);
-
 /// A relay gap: deliver what was stored since `since_ms` and not yet delivered, read from
 /// `source` (none: the topic stores nothing), and re-record this node's members in the shared
 /// presence.
@@ -160,8 +154,6 @@ pub struct StopIfEmpty;
 /// What every room of a node is configured with.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomConfig {
-    /// Events kept for catch-up by sequence number.
-    pub replay: usize,
     /// When a member stops being a busy reader and becomes a slow one.
     pub slow: SlowReaderPolicy,
 }
@@ -285,7 +277,6 @@ pub struct Room {
     /// end, so a departure is announced even when the last member just left.
     presence_ops: usize,
     seq: u64,
-    replay: ReplayBuffer,
     seen: SeenKeys,
     relay: Arc<dyn Relay>,
     registry: Addr<Registry>,
@@ -321,7 +312,6 @@ impl Room {
             shared,
             presence_ops: 0,
             seq: 0,
-            replay: ReplayBuffer::new(config.replay),
             seen: SeenKeys::default(),
             relay,
             registry,
@@ -345,7 +335,6 @@ impl Room {
         }
         self.seq += 1;
         event.seq = self.seq;
-        self.replay.push(event.clone());
         self.pending.push((event.clone(), target));
         if self.pending.len() >= MAX_BATCH {
             self.flush(ctx);
@@ -721,14 +710,6 @@ impl Handler<Flush> for Room {
     }
 }
 
-impl Handler<Since> for Room {
-    type Result = MessageResult<Since>;
-
-    fn handle(&mut self, msg: Since, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.replay.since(msg.0, self.seq))
-    }
-}
-
 impl Handler<StopIfEmpty> for Room {
     type Result = bool;
 
@@ -800,10 +781,7 @@ mod tests {
             backlog_bytes: 1 << 20,
             stall: Duration::from_secs(3),
         };
-        let config = RoomConfig {
-            replay: 16,
-            slow: policy,
-        };
+        let config = RoomConfig { slow: policy };
         let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
         let topic = Topic::new("test", "burst");
         let room = Room::new(topic, config, relay, None, registry, metrics.clone()).start();
