@@ -19,6 +19,7 @@
 //! | [`dialects`] | the protocols, one folder each |
 //! | [`http`] | health, readiness, metrics, access-log redaction |
 //! | [`metrics`] | the counters `/metrics` renders |
+//! | [`memory`] | giving freed memory back to the system after load |
 //! | [`state`] | [`state::AppState`]: what handlers and sessions are given |
 //! | [`error`] | error types, their HTTP answers, close codes |
 //! | [`time`] | times on the wire |
@@ -53,6 +54,7 @@ pub mod dialects;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod memory;
 pub mod metrics;
 pub mod relay;
 pub mod server;

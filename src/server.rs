@@ -89,6 +89,10 @@ async fn serve(
     .listen(listener)?
     .run();
 
+    actix_web::rt::spawn(crate::memory::trim_after_load(
+        state.metrics.clone(),
+        state.shutdown.clone(),
+    ));
     let handle = server.handle();
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
@@ -142,7 +146,6 @@ fn build_state(
                 relay.node(),
                 config.presence_ttl,
                 metrics.clone(),
-                shutdown.clone(),
             );
             (Arc::new(relay), Some(presence))
         }

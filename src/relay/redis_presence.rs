@@ -20,8 +20,8 @@
 //! of them claims the dead node atomically (`ZREM`), removes its connections and publishes
 //! their farewells (a user's `disconnectOther` when it was their last connection anywhere, a
 //! guitar `connection_update` for every one) on every node. A dead node's members are thus
-//! gone within two TTLs. A node that shuts down deletes its key, so the others clean up after
-//! it at once.
+//! gone within two TTLs. A node that shuts down keeps its heartbeat until it exits: its
+//! sessions leave one by one, each removing its own record.
 //!
 //! The scripts compute key names from the prefix, so they need one Redis, not a cluster.
 
@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use super::presence::{PresenceError, PresenceMember, Present, SharedPresence};
 use super::redis::connect;
@@ -185,7 +184,6 @@ impl RedisPresence {
         node: NodeId,
         ttl: Duration,
         metrics: Arc<Metrics>,
-        shutdown: watch::Receiver<bool>,
     ) -> RedisPresence {
         let script = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
         let presence = RedisPresence {
@@ -207,7 +205,7 @@ impl RedisPresence {
             }),
         };
         // On the node's main thread, like the registry it feeds: it wakes a few times per TTL.
-        actix_web::rt::spawn(presence.clone().keep_alive(shutdown));
+        actix_web::rt::spawn(presence.clone().keep_alive());
         presence
     }
 
@@ -216,11 +214,12 @@ impl RedisPresence {
         let _ = self.inner.inbox.set(inbox);
     }
 
-    /// Heartbeat and reaper until shutdown; then this node's key is deleted.
-    async fn keep_alive(self, mut shutdown: watch::Receiver<bool>) {
-        let inner = &self.inner;
-        let mut beat = tokio::time::interval(inner.ttl / 3);
-        let mut reap = tokio::time::interval(inner.ttl / 2);
+    /// Heartbeat and reaper for as long as the node runs. Shutdown does not stop them: the
+    /// node's sessions leave one by one while it shuts down, each removing its own record, and
+    /// a node declared dead meanwhile would have its members announced gone twice.
+    async fn keep_alive(self) {
+        let mut beat = tokio::time::interval(self.inner.ttl / 3);
+        let mut reap = tokio::time::interval(self.inner.ttl / 2);
         loop {
             tokio::select! {
                 _ = beat.tick() => {
@@ -233,14 +232,7 @@ impl RedisPresence {
                         log::debug!("presence: reaper failed: {e}");
                     }
                 }
-                _ = shutdown.wait_for(|down| *down) => break,
             }
-        }
-        if let Ok(mut conn) = self.conn().await {
-            let _ = redis::cmd("DEL")
-                .arg(self.alive_key(inner.node))
-                .query_async::<()>(&mut conn)
-                .await;
         }
     }
 
