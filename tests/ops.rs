@@ -204,3 +204,42 @@ async fn user_add_lets_messages_reach_someone_who_never_connected() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["recipient"], json!({"id": 5, "name": "erin"}));
 }
+
+#[tokio::test]
+async fn tokens_never_reach_the_access_log_whatever_their_spelling() {
+    let hub = HubProcess::start(&[]);
+    let token = Auth::new(common::SECRET).mint(8, "quinn", None, 600);
+    // Percent-encoded keys are what authentication decodes them to: the token is accepted…
+    for query in [
+        format!("%74oken={token}"),
+        format!("%74%6f%6b%65%6e={token}&x=1"),
+        format!("acc%65ss_token={token}&token={token}"),
+    ] {
+        let resp = reqwest::get(hub.url(&format!("/api/messages/?{query}")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{query}");
+    }
+    // …and the access log shows each key, never the value.
+    let wanted = [
+        "GET /api/messages/?%74oken=[redacted] HTTP/1.1 200",
+        "GET /api/messages/?%74%6f%6b%65%6e=[redacted]&x=1 HTTP/1.1 200",
+        "GET /api/messages/?acc%65ss_token=[redacted]&token=[redacted] HTTP/1.1 200",
+    ];
+    common::eventually(std::time::Duration::from_secs(5), "access-log lines", || {
+        let log = hub.log();
+        async move {
+            wanted
+                .iter()
+                .all(|w| log.iter().any(|line| line.contains(w)))
+        }
+    })
+    .await;
+    let signature = token.rsplit('.').next().unwrap();
+    let leaks: Vec<String> = hub
+        .log()
+        .into_iter()
+        .filter(|line| line.contains(signature) || line.contains(&token[..20]))
+        .collect();
+    assert!(leaks.is_empty(), "token in the log: {leaks:?}");
+}

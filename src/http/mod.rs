@@ -87,18 +87,25 @@ async fn index() -> HttpResponse {
         .finish()
 }
 
-/// The request line for the access log with every `token` query value replaced, so no token
-/// ever reaches a log file (browsers can only send it in the URL).
+/// The request line for the access log with every token query value replaced, so no token
+/// ever reaches a log file (browsers can only send it in the URL). A key counts as a token
+/// whatever its spelling (`%74oken`): it is decoded by the same function authentication reads
+/// queries with ([`crate::auth::is_token_pair`]), so what one accepts the other hides.
 pub fn redacted_request_line(req: &ServiceRequest) -> String {
     let query = req.query_string();
     let target = if query.is_empty() {
         req.path().to_string()
     } else {
+        // Pieces split on `&` as the decoder splits them; the raw key is kept for the reader.
         let redacted: Vec<String> = query
             .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k == "token" || k == "access_token" => format!("{k}=[redacted]"),
-                _ => pair.to_string(),
+            .map(|pair| {
+                if crate::auth::is_token_pair(pair) {
+                    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                    format!("{key}=[redacted]")
+                } else {
+                    pair.to_string()
+                }
             })
             .collect();
         format!("{}?{}", req.path(), redacted.join("&"))
@@ -119,6 +126,13 @@ mod tests {
         assert_eq!(
             redacted_request_line(&req),
             "GET /ws/chat/lobby/?a=1&token=[redacted]&access_token=[redacted] HTTP/1.1"
+        );
+        let req = TestRequest::get()
+            .uri("/api/messages/?%74oken=eyJabc&acc%65ss_token=y&tok%65n&b=token")
+            .to_srv_request();
+        assert_eq!(
+            redacted_request_line(&req),
+            "GET /api/messages/?%74oken=[redacted]&acc%65ss_token=[redacted]&tok%65n=[redacted]&b=token HTTP/1.1"
         );
     }
 }
