@@ -118,6 +118,40 @@ fn token_command_mints_with_the_configured_secret() {
     );
 }
 
+#[test]
+fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for ttl in ["106751991167301d", "9223372036854775807", "99999999999999999999s"] {
+        let out = hub_command(dir.path())
+            .env("JWT_SECRET", common::SECRET)
+            .args(["token", "--user-id", "7", "--name", "zoe", "--ttl", ttl])
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+            (
+                Some(2),
+                format!("error: --ttl \"{ttl}\" is too long: the token's expiry would overflow")
+                    .as_str(),
+                ""
+            )
+        );
+    }
+    let out = hub_command(dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .args(["token", "--user-id=-5", "--name", "neg"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).trim()),
+        (Some(2), "error: --user-id -5: user ids are positive integers")
+    );
+}
+
 #[tokio::test]
 async fn without_jwt_secret_one_is_generated_and_shared_by_token_and_serve() {
     let hub = HubProcess::start(&[("JWT_SECRET", "")]);

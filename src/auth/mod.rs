@@ -100,7 +100,9 @@ impl Auth {
         identity(&data.claims)
     }
 
-    /// Mints a token valid for `ttl_secs` (the `realtime-hub token` command and tests).
+    /// Mints a token valid for `ttl_secs` (the `realtime-hub token` command and tests). The
+    /// expiry saturates rather than wrapping; the command refuses such a TTL first
+    /// ([`parse_ttl`]).
     pub fn mint(&self, id: i64, name: &str, channel: Option<&str>, ttl_secs: i64) -> String {
         let now = unix_now();
         let claims = MintClaims {
@@ -110,7 +112,7 @@ impl Auth {
             name,
             channel,
             iat: now,
-            exp: now + ttl_secs,
+            exp: now.saturating_add(ttl_secs),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
@@ -260,22 +262,46 @@ pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     diff == 0
 }
 
-/// Parses `30s`, `15m`, `1h`, `7d` or plain seconds (the `--ttl` option).
-pub fn parse_ttl(raw: &str) -> Option<i64> {
-    let raw = raw.trim();
-    let (num, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => raw.split_at(i),
-        None => (raw, "s"),
+/// Why a `--ttl` cannot be used.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TtlError {
+    /// Not `30s`, `15m`, `1h`, `7d` or plain seconds, or not positive.
+    #[error("cannot read --ttl {0:?}: use 30m, 1h, 7d or seconds")]
+    Unreadable(String),
+    /// So long that the expiry would not fit a 64-bit Unix time (it would wrap to the past).
+    #[error("--ttl {0:?} is too long: the token's expiry would overflow")]
+    TooLong(String),
+}
+
+/// Parses `30s`, `15m`, `1h`, `7d` or plain seconds (the `--ttl` option) into seconds, refusing
+/// a TTL whose expiry (now + TTL) would not fit an `i64`.
+pub fn parse_ttl(raw: &str) -> Result<i64, TtlError> {
+    let unreadable = || TtlError::Unreadable(raw.to_string());
+    let trimmed = raw.trim();
+    let (num, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => trimmed.split_at(i),
+        None => (trimmed, "s"),
     };
-    let n: i64 = num.parse().ok()?;
-    let mult = match unit {
+    let mult: i64 = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return None,
+        _ => return Err(unreadable()),
     };
-    (n > 0).then_some(n * mult)
+    if num.is_empty() {
+        return Err(unreadable());
+    }
+    // Digits only, so a parse failure is a number too large for 64 bits.
+    let n: i64 = num
+        .parse()
+        .map_err(|_| TtlError::TooLong(raw.to_string()))?;
+    if n == 0 {
+        return Err(unreadable());
+    }
+    n.checked_mul(mult)
+        .filter(|ttl| unix_now().checked_add(*ttl).is_some())
+        .ok_or_else(|| TtlError::TooLong(raw.to_string()))
 }
 
 #[cfg(test)]
@@ -356,11 +382,19 @@ mod tests {
 
     #[test]
     fn ttl_units() {
-        assert_eq!(parse_ttl("1h"), Some(3600));
-        assert_eq!(parse_ttl("90"), Some(90));
-        assert_eq!(parse_ttl("2d"), Some(172_800));
-        assert_eq!(parse_ttl("1y"), None);
-        assert_eq!(parse_ttl("0s"), None);
+        assert_eq!(parse_ttl("1h"), Ok(3600));
+        assert_eq!(parse_ttl("90"), Ok(90));
+        assert_eq!(parse_ttl("2d"), Ok(172_800));
+        for bad in ["1y", "0s", "", "h", "-5"] {
+            assert_eq!(parse_ttl(bad), Err(TtlError::Unreadable(bad.into())));
+        }
+        for huge in [
+            "106751991167301d",
+            "99999999999999999999",
+            "9223372036854775807",
+        ] {
+            assert_eq!(parse_ttl(huge), Err(TtlError::TooLong(huge.into())));
+        }
     }
 
     #[test]
