@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::auth::{parse_ttl, secret, Auth};
-use crate::config::Config;
+use crate::config::{redacted_url, Config};
 use crate::db::Db;
 
 /// Why a command failed, and so its exit status: scripts can tell a command line that can never
@@ -104,7 +104,8 @@ pub fn user_add(config: &Config, id: i64, name: &str) -> Result<String, CliError
     Ok(format!("user {id} is {name}"))
 }
 
-/// `migrate`: applies migrations and reports how many ran.
+/// `migrate`: applies migrations and reports how many ran (the URL printed without its
+/// password).
 pub fn migrate(config: &Config) -> Result<String, CliError> {
     let failed = |e: crate::error::DbError| CliError::Failed(e.to_string());
     let db = Db::connect(config).map_err(failed)?;
@@ -112,7 +113,7 @@ pub fn migrate(config: &Config) -> Result<String, CliError> {
     let pending = db.migrate().map_err(failed)?;
     Ok(format!(
         "database {} is up to date ({pending} pending migrations left)",
-        config.database_url
+        redacted_url(&config.database_url)
     ))
 }
 

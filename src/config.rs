@@ -209,6 +209,40 @@ impl Config {
     }
 }
 
+/// `url` fit to print: the password of its user part replaced by `***`
+/// (`postgres://user:***@host/db`, `redis://:***@host:6379/`), and so is a `password=` query
+/// parameter (libpq accepts one). Whatever prints `DATABASE_URL` or `REDIS_URL` goes through
+/// this, so secrets never reach stdout, journals or CI logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // The user part ends at the last `@` of the authority (a password may contain `@`).
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 fn parse<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     key: &'static str,
@@ -266,5 +300,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn urls_are_printed_without_passwords() {
+        for (url, shown) in [
+            (
+                "postgres://user:password@db:5432/hub",
+                "postgres://user:***@db:5432/hub",
+            ),
+            (
+                "postgresql://u:p@ss@db/hub?sslmode=require",
+                "postgresql://u:***@db/hub?sslmode=require",
+            ),
+            (
+                "postgres://db/hub?user=u&password=p",
+                "postgres://db/hub?user=u&password=***",
+            ),
+            ("postgres://user@db/hub", "postgres://user@db/hub"),
+            ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+            ("redis://default:s3cret@redis", "redis://default:***@redis"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("sqlite://realtime-hub.db", "sqlite://realtime-hub.db"),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
     }
 }

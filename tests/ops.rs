@@ -152,6 +152,53 @@ fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
     );
 }
 
+#[test]
+fn database_and_redis_passwords_never_reach_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: the URLs are printed, then the database cannot be reached.
+    let out = hub_command(dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .env("HUB_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", "postgres://hub:hunter2-db@127.0.0.1:1/hub")
+        .env("REDIS_URL", "redis://:hunter2-redis@127.0.0.1:1/")
+        .arg("serve")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("(database postgres://hub:***@127.0.0.1:1/hub, redis redis://:***@127.0.0.1:1/)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}
+
+#[test]
+fn migrate_prints_the_database_url_without_its_password() {
+    let Some(url) = common::fresh_pg_database() else {
+        return;
+    };
+    // The throw-away server trusts local connections, so any password is accepted.
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, host) = rest.split_once('@').unwrap();
+    let with_password = format!("{scheme}://{user}:hunter2@{host}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = hub_command(dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .env("DATABASE_URL", &with_password)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("database {scheme}://{user}:***@{host} is up to date (0 pending migrations left)")
+    );
+}
+
 #[tokio::test]
 async fn without_jwt_secret_one_is_generated_and_shared_by_token_and_serve() {
     let hub = HubProcess::start(&[("JWT_SECRET", "")]);
