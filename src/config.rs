@@ -27,8 +27,12 @@ pub struct Config {
     /// `HUB_RELAY_LINGER_MS`: how long a node stays subscribed to a topic in Redis after its
     /// last local member left (a member coming straight back misses nothing). Default 5 000.
     pub relay_linger: Duration,
-    /// `JWT_SECRET`: HS256 key. When unset, [`crate::auth::secret`] creates one beside the
-    /// database and says so in the log, so no well-known secret is ever used silently.
+    /// `JWT_SECRET`: HS256 key, at least [`MIN_JWT_SECRET_BYTES`] bytes. When unset,
+    /// [`crate::auth::secret`] creates one beside the database and says so in the log, so no
+    /// well-known secret is ever used silently. A shorter one is refused at start rather than
+    /// warned about: anyone holding one token can guess a short HMAC key offline, at leisure,
+    /// and then mint tokens for every user — and a warning in a log nobody reads protects no
+    /// one.
     pub jwt_secret: Option<String>,
     /// `HUB_API_KEY`: bearer key for server-to-server calls. Unset disables those endpoints.
     pub api_key: Option<String>,
@@ -161,6 +165,19 @@ impl Config {
             key,
             reason: why.to_string(),
         };
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    &format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes, not {}: a short HS256 key \
+                         can be guessed offline from any token. Generate one with \
+                         `openssl rand -hex 32`, or unset it to have one generated",
+                        secret.len()
+                    ),
+                ));
+            }
+        }
         if self.heartbeat_timeout < self.heartbeat_interval * 2 {
             return Err(invalid(
                 "HUB_HEARTBEAT_TIMEOUT_MS",
@@ -208,6 +225,10 @@ impl Config {
             .map(PathBuf::from)
     }
 }
+
+/// Shortest `JWT_SECRET` accepted: 32 bytes, the output size of the SHA-256 inside HS256
+/// (RFC 7518 §3.2 requires a key at least that long).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// `url` fit to print: the password of its user part replaced by `***`
 /// (`postgres://user:***@host/db`, `redis://:***@host:6379/`), and so is a `password=` query
@@ -300,6 +321,32 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        let with = |secret: &str| {
+            let secret = secret.to_string();
+            Config::from_lookup(move |k| (k == "JWT_SECRET").then(|| secret.clone()))
+        };
+        let err = with("a").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "JWT_SECRET",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("JWT_SECRET: must be at least 32 bytes, not 1:"),
+            "{err}"
+        );
+        assert!(with(&"k".repeat(31)).is_err());
+        assert!(with(&"k".repeat(32)).is_ok());
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn hub_command(dir: &std::path::Path) -> Command {
 fn token_command_mints_with_the_configured_secret() {
     let dir = tempfile::tempdir().unwrap();
     let out = hub_command(dir.path())
-        .env("JWT_SECRET", "configured-secret")
+        .env("JWT_SECRET", "configured-secret-of-at-least-32-bytes")
         .args([
             "token",
             "--user-id",
@@ -90,7 +90,7 @@ fn token_command_mints_with_the_configured_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap();
-    let who = Auth::new("configured-secret").verify(token.trim()).unwrap();
+    let who = Auth::new("configured-secret-of-at-least-32-bytes").verify(token.trim()).unwrap();
     assert_eq!(
         (who.id, who.name.as_str(), who.channel.as_deref()),
         (7, "zoe", Some("chat:1,2"))
@@ -99,7 +99,7 @@ fn token_command_mints_with_the_configured_secret() {
     assert!((1790..=1800).contains(&ttl), "ttl {ttl}");
 
     let bad = hub_command(dir.path())
-        .env("JWT_SECRET", "configured-secret")
+        .env("JWT_SECRET", "configured-secret-of-at-least-32-bytes")
         .args([
             "token",
             "--user-id",
@@ -150,6 +150,28 @@ fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
         (out.status.code(), String::from_utf8_lossy(&out.stderr).trim()),
         (Some(2), "error: --user-id -5: user ids are positive integers")
     );
+}
+
+#[test]
+fn a_jwt_secret_under_32_bytes_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [vec!["serve"], vec!["token", "--user-id", "1", "--name", "a"]] {
+        let out = hub_command(dir.path())
+            .env("JWT_SECRET", "a")
+            .env("HUB_BIND", "127.0.0.1:0")
+            .args(&command)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "configuration error: JWT_SECRET: must be at least 32 bytes, not 1: a short HS256 \
+             key can be guessed offline from any token. Generate one with `openssl rand -hex \
+             32`, or unset it to have one generated",
+            "{command:?}"
+        );
+        assert!(out.stdout.is_empty(), "{command:?}");
+    }
 }
 
 #[test]
@@ -226,7 +248,7 @@ async fn without_jwt_secret_one_is_generated_and_shared_by_token_and_serve() {
 fn migrate_command_reports_an_up_to_date_database() {
     let dir = tempfile::tempdir().unwrap();
     let out = hub_command(dir.path())
-        .env("JWT_SECRET", "x")
+        .env("JWT_SECRET", common::SECRET)
         .arg("migrate")
         .output()
         .unwrap();
