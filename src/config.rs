@@ -40,7 +40,8 @@ pub struct Config {
     /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
     pub allowed_origins: Vec<String>,
     /// `HUB_TRUSTED_PROXIES`: comma-separated proxy addresses (e.g. `127.0.0.1` for a local
-    /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas. Default none.
+    /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas and whose
+    /// `X-Forwarded-Proto` names the scheme for the same-origin check. Default none.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `HUB_MAX_FRAME_BYTES`: largest incoming frame; bigger ones close with 1009. Default 64 KiB.
     pub max_frame_bytes: usize,

@@ -23,7 +23,11 @@ pub fn identify(
     state: &AppState,
     required: bool,
 ) -> Result<Option<Identity>, ApiError> {
-    origin::check(req, &state.config.allowed_origins)?;
+    origin::check(
+        req,
+        &state.config.allowed_origins,
+        &state.config.trusted_proxies,
+    )?;
     let identity = state.auth.from_request(req)?;
     if required && identity.is_none() {
         return Err(ApiError::Unauthorized("authentication required".into()));
@@ -34,7 +38,11 @@ pub fn identify(
 /// A socket that needs a user: Origin checked, token required (401 without one), the user
 /// recorded. The dialects that are not anonymous start with this.
 pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Identity, ApiError> {
-    origin::check(req, &state.config.allowed_origins)?;
+    origin::check(
+        req,
+        &state.config.allowed_origins,
+        &state.config.trusted_proxies,
+    )?;
     crate::http::rest::user(req, state).await
 }
 
