@@ -87,9 +87,18 @@ pub struct LiveState {
     pub practice_started: Option<NaiveDateTime>,
 }
 
-/// Formats practice times: RFC 3339 UTC, with a fraction only when there is one.
+/// Formats practice times: RFC 3339 UTC, with a fraction only when there is one. RFC 3339
+/// has four-digit years, so a time outside years 0–9999 (only rows stored before client times
+/// were bounded can hold one) is shown at the nearest end of that range rather than as
+/// `+10000-…`, which no client parses.
 pub fn stamp(t: NaiveDateTime) -> String {
-    t.and_utc()
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a calendar date");
+    let first = day(0, 1, 1).and_time(chrono::NaiveTime::MIN);
+    let last = day(9999, 12, 31)
+        .and_hms_opt(23, 59, 59)
+        .expect("a time of day");
+    t.clamp(first, last)
+        .and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
@@ -337,5 +346,18 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert_eq!(stamp(t), "2024-01-01T00:00:00.250Z");
+    }
+
+    #[test]
+    fn stamps_are_rfc_3339_whatever_was_stored() {
+        let t = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:00:00-02:00")
+            .unwrap()
+            .naive_utc();
+        assert_eq!(stamp(t), "9999-12-31T23:59:59Z");
+        let t = chrono::NaiveDate::from_ymd_opt(-1, 12, 31)
+            .unwrap()
+            .and_hms_opt(23, 0, 0)
+            .unwrap();
+        assert_eq!(stamp(t), "0000-01-01T00:00:00Z");
     }
 }
