@@ -52,6 +52,10 @@ pub struct Config {
     pub max_conn_per_user: usize,
     /// `HUB_MAX_CONN_PER_IP`: open connections per client address; more get 429. Default 1000.
     pub max_conn_per_ip: usize,
+    /// `HUB_GUITAR_MAX_MEMBERS`: most users a guitar session may list besides its owner
+    /// (distinct ids); more get 422. Default 32 — a practice session is a phone, a PC and a
+    /// teacher or two, and every member is a row and a check on each connect.
+    pub guitar_max_members: usize,
     /// `HUB_SESSION_QUEUE`: deliveries a connection may have waiting to be written before its
     /// room starts holding events back for it (and, past the slow-consumer limits, evicts it).
     /// A delivery is a room's batch: one event when traffic is light, up to
@@ -135,6 +139,7 @@ impl Config {
             rate_per_sec: parse(&get, "HUB_RATE_PER_SEC", 100)?,
             max_conn_per_user: parse(&get, "HUB_MAX_CONN_PER_USER", 100)?,
             max_conn_per_ip: parse(&get, "HUB_MAX_CONN_PER_IP", 1000)?,
+            guitar_max_members: parse(&get, "HUB_GUITAR_MAX_MEMBERS", 32)?,
             session_queue: parse(&get, "HUB_SESSION_QUEUE", 256)?,
             slow_consumer_bytes: parse(&get, "HUB_SLOW_CONSUMER_BYTES", 1024 * 1024)?,
             slow_consumer_timeout: millis(&get, "HUB_SLOW_CONSUMER_MS", 3_000)?,

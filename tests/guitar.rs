@@ -461,3 +461,48 @@ async fn practice_times_far_from_the_server_clock_are_refused() {
         )
     );
 }
+
+#[tokio::test]
+async fn session_members_are_bounded() {
+    let create = |app: &TestApp, members: Value| {
+        let token = app.token(1, "ann");
+        let url = app.url("/api/guitar/sessions/");
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "members": members }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    // The default: 32 distinct users besides the owner.
+    let app = TestApp::spawn();
+    let many: Vec<i64> = (2..20_002).collect();
+    assert_eq!(
+        create(&app, json!(many)).await,
+        (
+            422,
+            json!({"error": "at most 32 members besides the owner"})
+        )
+    );
+    let (status, body) = create(&app, json!((2..34).collect::<Vec<i64>>())).await;
+    assert_eq!(
+        (status, body["members"].as_array().unwrap().len()),
+        (201, 32)
+    );
+    // Repeats and the owner do not count; ids no user can have are refused.
+    let app = TestApp::with(&[("HUB_GUITAR_MAX_MEMBERS", "2")]);
+    let (status, body) = create(&app, json!([1, 2, 3, 3, 2, 1])).await;
+    assert_eq!((status, body["members"].clone()), (201, json!([2, 3])));
+    assert_eq!(
+        create(&app, json!([2, 3, 4])).await,
+        (422, json!({"error": "at most 2 members besides the owner"}))
+    );
+    assert_eq!(
+        create(&app, json!([2, -5])).await,
+        (422, json!({"error": "member ids are positive integers"}))
+    );
+}

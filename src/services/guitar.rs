@@ -26,6 +26,12 @@ pub enum GuitarError {
     /// `practice_end` earlier than its start.
     #[error("end is before start")]
     EndBeforeStart,
+    /// More distinct members than `HUB_GUITAR_MAX_MEMBERS` (the limit).
+    #[error("at most {0} members besides the owner")]
+    TooManyMembers(usize),
+    /// A member id that no user can have (ids are positive).
+    #[error("member ids are positive integers")]
+    BadMember,
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -38,7 +44,9 @@ impl From<GuitarError> for ApiError {
             GuitarError::Forbidden => ApiError::Forbidden(e.to_string()),
             GuitarError::AlreadyPracticing
             | GuitarError::NotPracticing
-            | GuitarError::EndBeforeStart => ApiError::Unprocessable(e.to_string()),
+            | GuitarError::EndBeforeStart
+            | GuitarError::TooManyMembers(_)
+            | GuitarError::BadMember => ApiError::Unprocessable(e.to_string()),
             GuitarError::Db(db) => db.into(),
         }
     }
@@ -145,15 +153,23 @@ fn view(session: GuitarSession, members: Vec<i64>, logs: Vec<PracticeLog>) -> Se
     }
 }
 
-/// Creates a session owned by `owner`, letting `members` in too.
+/// Creates a session owned by `owner`, letting `members` in too: at most `max_members`
+/// distinct users besides the owner, each a row written now and checked on every connect.
 pub async fn create_session(
     db: &Db,
     owner: i64,
     mut members: Vec<i64>,
+    max_members: usize,
 ) -> Result<SessionView, GuitarError> {
+    if members.iter().any(|m| *m <= 0) {
+        return Err(GuitarError::BadMember);
+    }
     members.sort_unstable();
     members.dedup();
     members.retain(|m| *m != owner);
+    if members.len() > max_members {
+        return Err(GuitarError::TooManyMembers(max_members));
+    }
     let id = new_session_id();
     let now = Utc::now().naive_utc();
     db.run(move |conn| {

@@ -32,7 +32,8 @@ pub async fn create(
             ApiError::BadRequest(format!("expected {{\"members\": [user ids]}}: {e}"))
         })?
     };
-    let session = guitar::create_session(&state.db, me.id, new.members).await?;
+    let max = state.config.guitar_max_members;
+    let session = guitar::create_session(&state.db, me.id, new.members, max).await?;
     Ok(HttpResponse::Created().json(session))
 }
 
