@@ -52,6 +52,9 @@ pub struct Config {
     pub max_conn_per_user: usize,
     /// `HUB_MAX_CONN_PER_IP`: open connections per client address; more get 429. Default 1000.
     pub max_conn_per_ip: usize,
+    /// `HUB_MAX_BODY_BYTES`: largest REST request body; larger ones get 413 before they are
+    /// read. Default 262 144 (256 KiB, what actix-web allowed before it was configurable).
+    pub max_body_bytes: usize,
     /// `HUB_GUITAR_MAX_MEMBERS`: most users a guitar session may list besides its owner
     /// (distinct ids); more get 422. Default 32 — a practice session is a phone, a PC and a
     /// teacher or two, and every member is a row and a check on each connect.
@@ -139,6 +142,7 @@ impl Config {
             rate_per_sec: parse(&get, "HUB_RATE_PER_SEC", 100)?,
             max_conn_per_user: parse(&get, "HUB_MAX_CONN_PER_USER", 100)?,
             max_conn_per_ip: parse(&get, "HUB_MAX_CONN_PER_IP", 1000)?,
+            max_body_bytes: parse(&get, "HUB_MAX_BODY_BYTES", 256 * 1024)?,
             guitar_max_members: parse(&get, "HUB_GUITAR_MAX_MEMBERS", 32)?,
             session_queue: parse(&get, "HUB_SESSION_QUEUE", 256)?,
             slow_consumer_bytes: parse(&get, "HUB_SLOW_CONSUMER_BYTES", 1024 * 1024)?,
@@ -205,6 +209,9 @@ impl Config {
                 "HUB_SESSION_QUEUE/HUB_WORKERS/HUB_ROOM_THREADS/HUB_DB_POOL",
                 "must be positive",
             ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("HUB_MAX_BODY_BYTES", "must be at least 1024"));
         }
         if self.rate_per_sec == 0 || self.max_frame_bytes < 128 {
             return Err(invalid(

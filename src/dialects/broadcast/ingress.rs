@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::protocol::{self, FrameError};
 use super::publish::{self, Source};
 use crate::error::ApiError;
+use crate::http::rest::JsonBody;
 use crate::state::AppState;
 
 const METRIC: &str = "hub_broadcast_ingress_total";
@@ -108,7 +109,7 @@ fn accept(state: &AppState, from: Source, payload: &[u8]) -> Result<(), FrameErr
 /// `POST /api/broadcast/`: the same body as the Redis payload, for deployments without Redis.
 pub async fn publish_http(
     req: HttpRequest,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.config.api_key.as_deref().ok_or_else(|| {

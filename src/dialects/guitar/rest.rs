@@ -21,7 +21,7 @@ struct NewSession {
 /// Creates a session owned by the caller (the PC does this); 201 with the session.
 pub async fn create(
     req: HttpRequest,
-    body: web::Bytes,
+    rest::JsonBody(body): rest::JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let me = rest::user(&req, &state).await?;
