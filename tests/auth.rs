@@ -146,7 +146,12 @@ async fn every_token_a_request_carries_must_be_valid() {
         (401, invalid.clone())
     );
     assert_eq!(
-        refused(chat(&app, Some("Bearer garbage"), &format!("?token={good}"))).await,
+        refused(chat(
+            &app,
+            Some("Bearer garbage"),
+            &format!("?token={good}")
+        ))
+        .await,
         (401, invalid)
     );
     // Two valid tokens must name the same user.

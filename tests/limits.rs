@@ -128,7 +128,10 @@ async fn the_scheme_is_part_of_the_same_origin_check() {
     let forbidden = (403, json!({"error": "origin not allowed"}));
     // A plain hub: an https page of the same host and port is another origin.
     let app = TestApp::spawn();
-    let (http, https) = (format!("http://{}", app.addr), format!("https://{}", app.addr));
+    let (http, https) = (
+        format!("http://{}", app.addr),
+        format!("https://{}", app.addr),
+    );
     assert_eq!(refused(handshake(&app, &https, None)).await, forbidden);
     // X-Forwarded-Proto from a client that is not a trusted proxy changes nothing.
     assert_eq!(
@@ -139,7 +142,10 @@ async fn the_scheme_is_part_of_the_same_origin_check() {
 
     // Behind a TLS-terminating proxy the hub trusts, the proxy's word is the scheme.
     let app = TestApp::with(&[("HUB_TRUSTED_PROXIES", "127.0.0.1")]);
-    let (http, https) = (format!("http://{}", app.addr), format!("https://{}", app.addr));
+    let (http, https) = (
+        format!("http://{}", app.addr),
+        format!("https://{}", app.addr),
+    );
     Ws::connect(handshake(&app, &https, Some("https"))).await;
     assert_eq!(
         refused(handshake(&app, &http, Some("https"))).await,

@@ -90,7 +90,9 @@ fn token_command_mints_with_the_configured_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap();
-    let who = Auth::new("configured-secret-of-at-least-32-bytes").verify(token.trim()).unwrap();
+    let who = Auth::new("configured-secret-of-at-least-32-bytes")
+        .verify(token.trim())
+        .unwrap();
     assert_eq!(
         (who.id, who.name.as_str(), who.channel.as_deref()),
         (7, "zoe", Some("chat:1,2"))
@@ -121,7 +123,11 @@ fn token_command_mints_with_the_configured_secret() {
 #[test]
 fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    for ttl in ["106751991167301d", "9223372036854775807", "99999999999999999999s"] {
+    for ttl in [
+        "106751991167301d",
+        "9223372036854775807",
+        "99999999999999999999s",
+    ] {
         let out = hub_command(dir.path())
             .env("JWT_SECRET", common::SECRET)
             .args(["token", "--user-id", "7", "--name", "zoe", "--ttl", ttl])
@@ -147,15 +153,24 @@ fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
         .output()
         .unwrap();
     assert_eq!(
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).trim()),
-        (Some(2), "error: --user-id -5: user ids are positive integers")
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        (
+            Some(2),
+            "error: --user-id -5: user ids are positive integers"
+        )
     );
 }
 
 #[test]
 fn a_jwt_secret_under_32_bytes_stops_startup() {
     let dir = tempfile::tempdir().unwrap();
-    for command in [vec!["serve"], vec!["token", "--user-id", "1", "--name", "a"]] {
+    for command in [
+        vec!["serve"],
+        vec!["token", "--user-id", "1", "--name", "a"],
+    ] {
         let out = hub_command(dir.path())
             .env("JWT_SECRET", "a")
             .env("HUB_BIND", "127.0.0.1:0")
@@ -191,10 +206,15 @@ fn database_and_redis_passwords_never_reach_stdout() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(
-        stdout.contains("(database postgres://hub:***@127.0.0.1:1/hub, redis redis://:***@127.0.0.1:1/)"),
+        stdout.contains(
+            "(database postgres://hub:***@127.0.0.1:1/hub, redis redis://:***@127.0.0.1:1/)"
+        ),
         "{stdout}"
     );
-    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+        "{stdout}{stderr}"
+    );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
 
@@ -214,7 +234,11 @@ fn migrate_prints_the_database_url_without_its_password() {
         .arg("migrate")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("database {scheme}://{user}:***@{host} is up to date (0 pending migrations left)")
@@ -329,14 +353,18 @@ async fn tokens_never_reach_the_access_log_whatever_their_spelling() {
         "GET /api/messages/?%74%6f%6b%65%6e=[redacted]&x=1 HTTP/1.1 200",
         "GET /api/messages/?acc%65ss_token=[redacted]&token=[redacted] HTTP/1.1 200",
     ];
-    common::eventually(std::time::Duration::from_secs(5), "access-log lines", || {
-        let log = hub.log();
-        async move {
-            wanted
-                .iter()
-                .all(|w| log.iter().any(|line| line.contains(w)))
-        }
-    })
+    common::eventually(
+        std::time::Duration::from_secs(5),
+        "access-log lines",
+        || {
+            let log = hub.log();
+            async move {
+                wanted
+                    .iter()
+                    .all(|w| log.iter().any(|line| line.contains(w)))
+            }
+        },
+    )
     .await;
     let signature = token.rsplit('.').next().unwrap();
     let leaks: Vec<String> = hub
