@@ -36,6 +36,10 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// `HUB_API_KEY`: bearer key for server-to-server calls. Unset disables those endpoints.
     pub api_key: Option<String>,
+    /// `HUB_METRICS_KEY`: when set, `GET /metrics` wants it as `Authorization: Bearer` (401
+    /// otherwise; compared in constant time), for hubs whose `/metrics` is reachable from
+    /// outside. Unset (default): `/metrics` is open, as scrapers on a private network expect.
+    pub metrics_key: Option<String>,
     /// `HUB_ALLOWED_ORIGINS`: comma-separated origins allowed to open browser WebSockets;
     /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
     pub allowed_origins: Vec<String>,
@@ -115,6 +119,7 @@ impl Config {
             relay_linger: millis(&get, "HUB_RELAY_LINGER_MS", 5_000)?,
             jwt_secret: get("JWT_SECRET"),
             api_key: get("HUB_API_KEY"),
+            metrics_key: get("HUB_METRICS_KEY"),
             allowed_origins: get("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')

@@ -374,3 +374,37 @@ async fn tokens_never_reach_the_access_log_whatever_their_spelling() {
         .collect();
     assert!(leaks.is_empty(), "token in the log: {leaks:?}");
 }
+
+#[tokio::test]
+async fn metrics_may_be_kept_behind_a_key() {
+    let app = TestApp::with(&[("HUB_METRICS_KEY", "m3trics-key")]);
+    let get = |authorization: Option<&str>| {
+        let mut req = reqwest::Client::new().get(app.url("/metrics"));
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    let refused = (401, json!({"error": "invalid metrics key"}).to_string());
+    assert_eq!(get(None).await, refused);
+    assert_eq!(get(Some("Bearer wrong")).await, refused);
+    assert_eq!(get(Some("Bearer m3trics-ke")).await, refused);
+    assert_eq!(get(Some("Basic m3trics-key")).await, refused);
+    for value in ["Bearer m3trics-key", "bearer m3trics-key"] {
+        let (status, text) = get(Some(value)).await;
+        assert_eq!(status, 200, "{value}");
+        assert!(text.contains("hub_connections_total"), "{text}");
+    }
+    // Unset, /metrics stays open (what every other test relies on).
+    assert_eq!(
+        reqwest::get(TestApp::spawn().url("/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -3,9 +3,10 @@
 pub mod rest;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Mounts `/healthz`, `/readyz`, `/metrics` and the `/` redirect to the lobby.
@@ -69,11 +70,18 @@ async fn redis_ping(client: &redis::Client) -> redis::RedisResult<()> {
         .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))
 }
 
-/// Prometheus text exposition.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Prometheus text exposition; with `HUB_METRICS_KEY` set, only for a request bearing it
+/// (compared in constant time), since the counters describe traffic and users online.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(key) = &state.config.metrics_key {
+        let given = crate::auth::bearer(&req).unwrap_or("");
+        if !crate::auth::same_secret(given.as_bytes(), key.as_bytes()) {
+            return Err(ApiError::Unauthorized("invalid metrics key".into()));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
 /// Any path nothing else serves: a JSON 404, like every other error the hub returns.
