@@ -173,3 +173,87 @@ async fn every_token_a_request_carries_must_be_valid() {
     let mut ws = Ws::connect(chat(&app, Some(&header), &format!("?token={good}"))).await;
     assert_eq!(chat_name(&mut ws).await, "dee");
 }
+
+/// The users row of `id` in a test server's SQLite file: its name and when it was last written.
+fn user_row(app: &TestApp, id: i64) -> Option<(String, chrono::NaiveDateTime)> {
+    use diesel::prelude::*;
+    use realtime_hub::db::schema::users;
+    let mut conn = diesel::SqliteConnection::establish(app.db_path().to_str().unwrap()).unwrap();
+    users::table
+        .find(id)
+        .select((users::name, users::updated_at))
+        .first(&mut conn)
+        .optional()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_user_row_is_written_only_when_the_token_says_something_new() {
+    let app = TestApp::spawn();
+    let gil = app.token(7, "gil");
+    assert_eq!(rest(&app, Some(&format!("Bearer {gil}")), "").await.0, 200);
+    let (name, written) = user_row(&app, 7).expect("the user is recorded");
+    assert_eq!(name, "gil");
+
+    // The same name again, over REST and over a socket: nothing is written.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for _ in 0..3 {
+        assert_eq!(rest(&app, Some(&format!("Bearer {gil}")), "").await.0, 200);
+    }
+    let mut ws = Ws::connect(chat(&app, None, &format!("?token={gil}"))).await;
+    assert_eq!(chat_name(&mut ws).await, "gil");
+    assert_eq!(user_row(&app, 7), Some(("gil".to_string(), written)));
+
+    // A new name is written; a token without a name keeps the stored one.
+    let renamed = app.token(7, "gil2");
+    assert_eq!(
+        rest(&app, Some(&format!("Bearer {renamed}")), "").await.0,
+        200
+    );
+    let (name, rewritten) = user_row(&app, 7).unwrap();
+    assert_eq!(name, "gil2");
+    assert!(rewritten > written);
+    let nameless = sign(json!({"user_id": 7, "exp": unix_now() + 60}));
+    assert_eq!(
+        rest(&app, Some(&format!("Bearer {nameless}")), "").await.0,
+        200
+    );
+    let mut ws = Ws::connect(chat(&app, None, &format!("?token={nameless}"))).await;
+    chat_name(&mut ws).await;
+    assert_eq!(user_row(&app, 7), Some(("gil2".to_string(), rewritten)));
+    // A user first seen without a name is recorded under the decimal id.
+    let first = sign(json!({"user_id": 8, "exp": unix_now() + 60}));
+    assert_eq!(
+        rest(&app, Some(&format!("Bearer {first}")), "").await.0,
+        200
+    );
+    assert_eq!(user_row(&app, 8).unwrap().0, "8");
+}
+
+#[tokio::test]
+async fn a_handshake_refused_by_the_quota_writes_no_user() {
+    let app = TestApp::with(&[("HUB_MAX_CONN_PER_USER", "1")]);
+    let first = app.token(9, "first");
+    let open = Ws::connect(chat(&app, None, &format!("?token={first}"))).await;
+    assert_eq!(user_row(&app, 9).unwrap().0, "first");
+    let renamed = app.token(9, "renamed");
+    assert_eq!(
+        refused(chat(&app, None, &format!("?token={renamed}"))).await,
+        (429, json!({"error": "too many connections for this user"}))
+    );
+    assert_eq!(user_row(&app, 9).unwrap().0, "first");
+    // Once there is room, the same handshake goes through and records the new name.
+    open.close().await;
+    let url = format!("?token={renamed}");
+    for _ in 0..100 {
+        if tokio_tungstenite::connect_async(chat(&app, None, &url))
+            .await
+            .is_ok()
+        {
+            assert_eq!(user_row(&app, 9).unwrap().0, "renamed");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the quota place never came back");
+}

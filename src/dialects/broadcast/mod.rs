@@ -78,7 +78,7 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         let channel = identity
             .channel
             .clone()
@@ -91,7 +91,7 @@ async fn connect(
             id: identity.id,
         };
         let dialect = BroadcastDialect::new(&channel, me);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

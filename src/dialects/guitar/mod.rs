@@ -93,11 +93,11 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         let id = id.into_inner();
         guitar::check_access(&state.db, id.clone(), identity.id).await?;
         let dialect = GuitarDialect::new(id, identity.id);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

@@ -126,12 +126,12 @@ async fn connect(
     community: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         if let Some(c) = community {
             messages::community_access(&state.db, identity.id, c).await?;
         }
         let dialect = MessagesDialect::new(identity.id, community);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }
