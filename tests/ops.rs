@@ -164,6 +164,24 @@ fn a_ttl_whose_expiry_would_overflow_is_a_usage_error() {
     );
 }
 
+/// The child's output once it exits, or `None` (and the child killed) if it is still running
+/// after `limit` — a server that should have refused to start must not hang the test.
+fn exited_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::Output> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 #[test]
 fn a_jwt_secret_under_32_bytes_stops_startup() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,12 +189,16 @@ fn a_jwt_secret_under_32_bytes_stops_startup() {
         vec!["serve"],
         vec!["token", "--user-id", "1", "--name", "a"],
     ] {
-        let out = hub_command(dir.path())
+        let child = hub_command(dir.path())
             .env("JWT_SECRET", "a")
             .env("HUB_BIND", "127.0.0.1:0")
             .args(&command)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        let out = exited_within(child, std::time::Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{command:?} with JWT_SECRET=a is still running"));
         assert_eq!(out.status.code(), Some(2), "{command:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim(),
