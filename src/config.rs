@@ -316,6 +316,9 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 65536);
         assert_eq!(c.session_queue, 256);
         assert_eq!(c.db_pool_size, 1);
+        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.guitar_max_members, 32);
+        assert_eq!((c.metrics_key, c.jwt_secret), (None, None));
         let pg = Config::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://h/db".into()))
             .unwrap();
         assert_eq!(pg.db_pool_size, 8);
