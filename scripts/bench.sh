@@ -124,7 +124,7 @@ start_server() {
         hub_redis=("REDIS_URL=$redis_url")
         for _ in $(seq 100); do listening "$rport" && break; sleep 0.05; done
       fi
-      env "${hub_redis[@]}" HUB_BIND=127.0.0.1:$port DATABASE_URL="sqlite://$tmp/hub/hub.db" JWT_SECRET=bench RUST_LOG=warn \
+      env "${hub_redis[@]}" HUB_BIND=127.0.0.1:$port DATABASE_URL="sqlite://$tmp/hub/hub.db" JWT_SECRET=bench-secret-for-the-hub-benchmark-runs RUST_LOG=warn \
       HUB_RATE_PER_SEC=1000000 HUB_MAX_CONN_PER_IP=100000 HUB_MAX_CONN_PER_USER=100000 \
       HUB_CHAT_HISTORY=0 \
         "${pin_server[@]}" target/release/realtime-hub serve >"$log" 2>&1 &
@@ -229,7 +229,7 @@ run_workload d_idle "${d[@]}"
 run_workload e_pairs_chat "${e[@]}"
 if want hub; then
   # The same pairs over the hub's own guitar dialect: sessions created over REST, chord_change.
-  token=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
+  token=$(JWT_SECRET=bench-secret-for-the-hub-benchmark-runs target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
   for run in $(seq "$runs"); do
     run_once hub e_pairs_guitar "$run" "${e[@]}" --protocol guitar --token "$token"
   done
@@ -237,7 +237,7 @@ if want hub; then
   # the channel's browsers. The publisher is a browser on the channel too; its echoes keep the
   # window, as in (a) and (b).
   if command -v redis-server >/dev/null; then
-    btoken=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench \
+    btoken=$(JWT_SECRET=bench-secret-for-the-hub-benchmark-runs target/release/realtime-hub token --user-id 1 --name bench \
       --channel bench --ttl 1h)
     for run in $(seq "$runs"); do
       with_redis=true run_once hub f_broadcast_redis "$run" "${f[@]}" --protocol broadcast \
@@ -248,7 +248,7 @@ if want hub; then
   fi
   # The messages dialect (seeds/000): messages posted over REST, read receipts over the socket.
   for run in $(seq "$runs"); do
-    run_once hub g_messages "$run" "${g[@]}" --jwt-secret bench
+    run_once hub g_messages "$run" "${g[@]}" --jwt-secret bench-secret-for-the-hub-benchmark-runs
   done
 fi
 echo "bench: measured in $(( $(date +%s) - measuring )) s"

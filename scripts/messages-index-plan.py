@@ -69,7 +69,7 @@ def main():
         sys.exit(f"{args.bin} not found: cargo build --release first (or --bin)")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "plan.db")
-        env = dict(os.environ, DATABASE_URL=f"sqlite://{path}", JWT_SECRET="plan", RUST_LOG="warn")
+        env = dict(os.environ, DATABASE_URL=f"sqlite://{path}", JWT_SECRET="plan-secret-of-at-least-32-bytes-long", RUST_LOG="warn")
         subprocess.run([args.bin, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         start = time.perf_counter()
         db = fill(path, args.messages, args.users)

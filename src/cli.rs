@@ -3,8 +3,42 @@
 use clap::{Parser, Subcommand};
 
 use crate::auth::{parse_ttl, secret, Auth};
-use crate::config::Config;
+use crate::config::{redacted_url, Config};
 use crate::db::Db;
+
+/// Why a command failed, and so its exit status: scripts can tell a command line that can never
+/// work (exit 2, as clap's own usage errors and a bad configuration exit) from a failure that
+/// may pass on a retry (exit 1: the database was down).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments cannot be used (an unreadable or overflowing `--ttl`, a non-positive id).
+    #[error("{0}")]
+    Usage(String),
+    /// The command could not do its work (database, secret file).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+/// Refuses ids no token could carry: the hub reads only positive user ids.
+fn positive(flag: &str, id: i64) -> Result<(), CliError> {
+    if id > 0 {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "{flag} {id}: user ids are positive integers"
+        )))
+    }
+}
 
 /// realtime-hub: one WebSocket hub for chat, messaging, practice sync and broadcast clients.
 #[derive(Debug, Parser)]
@@ -60,35 +94,41 @@ pub enum UserCommand {
 }
 
 /// `user add`: records a user.
-pub fn user_add(config: &Config, id: i64, name: &str) -> Result<String, String> {
-    let db = Db::connect(config).map_err(|e| e.to_string())?;
+pub fn user_add(config: &Config, id: i64, name: &str) -> Result<String, CliError> {
+    positive("--id", id)?;
+    let failed = |e: crate::error::DbError| CliError::Failed(e.to_string());
+    let db = Db::connect(config).map_err(failed)?;
     let name = name.to_string();
-    let mut conn = db.blocking_conn().map_err(|e| e.to_string())?;
-    crate::db::user::upsert(&mut conn, id, &name).map_err(|e| e.to_string())?;
+    let mut conn = db.blocking_conn().map_err(failed)?;
+    crate::db::user::upsert(&mut conn, id, &name).map_err(failed)?;
     Ok(format!("user {id} is {name}"))
 }
 
-/// `migrate`: applies migrations and reports how many ran.
-pub fn migrate(config: &Config) -> Result<String, String> {
-    let db = Db::connect(config).map_err(|e| e.to_string())?;
+/// `migrate`: applies migrations and reports how many ran (the URL printed without its
+/// password).
+pub fn migrate(config: &Config) -> Result<String, CliError> {
+    let failed = |e: crate::error::DbError| CliError::Failed(e.to_string());
+    let db = Db::connect(config).map_err(failed)?;
     // `connect` already applied them; asking again reports zero pending.
-    let pending = db.migrate().map_err(|e| e.to_string())?;
+    let pending = db.migrate().map_err(failed)?;
     Ok(format!(
         "database {} is up to date ({pending} pending migrations left)",
-        config.database_url
+        redacted_url(&config.database_url)
     ))
 }
 
-/// `token`: a JWT for the given user, with the secret `serve` would use.
+/// `token`: a JWT for the given user, with the secret `serve` would use. A TTL that cannot be
+/// read, or whose expiry would overflow, is a usage error rather than a token that wraps to
+/// the past.
 pub fn token(
     config: &Config,
     user_id: i64,
     name: &str,
     channel: Option<&str>,
     ttl: &str,
-) -> Result<String, String> {
-    let ttl = parse_ttl(ttl)
-        .ok_or_else(|| format!("cannot read --ttl {ttl:?}: use 30m, 1h, 7d or seconds"))?;
-    let secret = secret::resolve(config).map_err(|e| e.to_string())?;
+) -> Result<String, CliError> {
+    positive("--user-id", user_id)?;
+    let ttl = parse_ttl(ttl).map_err(|e| CliError::Usage(e.to_string()))?;
+    let secret = secret::resolve(config).map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(Auth::new(&secret).mint(user_id, name, channel, ttl))
 }

@@ -27,16 +27,25 @@ pub struct Config {
     /// `HUB_RELAY_LINGER_MS`: how long a node stays subscribed to a topic in Redis after its
     /// last local member left (a member coming straight back misses nothing). Default 5 000.
     pub relay_linger: Duration,
-    /// `JWT_SECRET`: HS256 key. When unset, [`crate::auth::secret`] creates one beside the
-    /// database and says so in the log, so no well-known secret is ever used silently.
+    /// `JWT_SECRET`: HS256 key, at least [`MIN_JWT_SECRET_BYTES`] bytes. When unset,
+    /// [`crate::auth::secret`] creates one beside the database and says so in the log, so no
+    /// well-known secret is ever used silently. A shorter one is refused at start rather than
+    /// warned about: anyone holding one token can guess a short HMAC key offline, at leisure,
+    /// and then mint tokens for every user — and a warning in a log nobody reads protects no
+    /// one.
     pub jwt_secret: Option<String>,
     /// `HUB_API_KEY`: bearer key for server-to-server calls. Unset disables those endpoints.
     pub api_key: Option<String>,
+    /// `HUB_METRICS_KEY`: when set, `GET /metrics` wants it as `Authorization: Bearer` (401
+    /// otherwise; compared in constant time), for hubs whose `/metrics` is reachable from
+    /// outside. Unset (default): `/metrics` is open, as scrapers on a private network expect.
+    pub metrics_key: Option<String>,
     /// `HUB_ALLOWED_ORIGINS`: comma-separated origins allowed to open browser WebSockets;
     /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
     pub allowed_origins: Vec<String>,
     /// `HUB_TRUSTED_PROXIES`: comma-separated proxy addresses (e.g. `127.0.0.1` for a local
-    /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas. Default none.
+    /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas and whose
+    /// `X-Forwarded-Proto` names the scheme for the same-origin check. Default none.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `HUB_MAX_FRAME_BYTES`: largest incoming frame; bigger ones close with 1009. Default 64 KiB.
     pub max_frame_bytes: usize,
@@ -47,6 +56,13 @@ pub struct Config {
     pub max_conn_per_user: usize,
     /// `HUB_MAX_CONN_PER_IP`: open connections per client address; more get 429. Default 1000.
     pub max_conn_per_ip: usize,
+    /// `HUB_MAX_BODY_BYTES`: largest REST request body; larger ones get 413 before they are
+    /// read. Default 262 144 (256 KiB, what actix-web allowed before it was configurable).
+    pub max_body_bytes: usize,
+    /// `HUB_GUITAR_MAX_MEMBERS`: most users a guitar session may list besides its owner
+    /// (distinct ids); more get 422. Default 32 — a practice session is a phone, a PC and a
+    /// teacher or two, and every member is a row and a check on each connect.
+    pub guitar_max_members: usize,
     /// `HUB_SESSION_QUEUE`: deliveries a connection may have waiting to be written before its
     /// room starts holding events back for it (and, past the slow-consumer limits, evicts it).
     /// A delivery is a room's batch: one event when traffic is light, up to
@@ -103,6 +119,7 @@ impl Config {
             relay_linger: millis(&get, "HUB_RELAY_LINGER_MS", 5_000)?,
             jwt_secret: get("JWT_SECRET"),
             api_key: get("HUB_API_KEY"),
+            metrics_key: get("HUB_METRICS_KEY"),
             allowed_origins: get("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -130,6 +147,8 @@ impl Config {
             rate_per_sec: parse(&get, "HUB_RATE_PER_SEC", 100)?,
             max_conn_per_user: parse(&get, "HUB_MAX_CONN_PER_USER", 100)?,
             max_conn_per_ip: parse(&get, "HUB_MAX_CONN_PER_IP", 1000)?,
+            max_body_bytes: parse(&get, "HUB_MAX_BODY_BYTES", 256 * 1024)?,
+            guitar_max_members: parse(&get, "HUB_GUITAR_MAX_MEMBERS", 32)?,
             session_queue: parse(&get, "HUB_SESSION_QUEUE", 256)?,
             slow_consumer_bytes: parse(&get, "HUB_SLOW_CONSUMER_BYTES", 1024 * 1024)?,
             slow_consumer_timeout: millis(&get, "HUB_SLOW_CONSUMER_MS", 3_000)?,
@@ -160,6 +179,19 @@ impl Config {
             key,
             reason: why.to_string(),
         };
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    &format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes, not {}: a short HS256 key \
+                         can be guessed offline from any token. Generate one with \
+                         `openssl rand -hex 32`, or unset it to have one generated",
+                        secret.len()
+                    ),
+                ));
+            }
+        }
         if self.heartbeat_timeout < self.heartbeat_interval * 2 {
             return Err(invalid(
                 "HUB_HEARTBEAT_TIMEOUT_MS",
@@ -181,6 +213,9 @@ impl Config {
                 "HUB_SESSION_QUEUE/HUB_WORKERS/HUB_ROOM_THREADS/HUB_DB_POOL",
                 "must be positive",
             ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("HUB_MAX_BODY_BYTES", "must be at least 1024"));
         }
         if self.rate_per_sec == 0 || self.max_frame_bytes < 128 {
             return Err(invalid(
@@ -206,6 +241,44 @@ impl Config {
             .strip_prefix("sqlite://")
             .map(PathBuf::from)
     }
+}
+
+/// Shortest `JWT_SECRET` accepted: 32 bytes, the output size of the SHA-256 inside HS256
+/// (RFC 7518 §3.2 requires a key at least that long).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// `url` fit to print: the password of its user part replaced by `***`
+/// (`postgres://user:***@host/db`, `redis://:***@host:6379/`), and so is a `password=` query
+/// parameter (libpq accepts one). Whatever prints `DATABASE_URL` or `REDIS_URL` goes through
+/// this, so secrets never reach stdout, journals or CI logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // The user part ends at the last `@` of the authority (a password may contain `@`).
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 fn parse<T: std::str::FromStr>(
@@ -242,6 +315,9 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 65536);
         assert_eq!(c.session_queue, 256);
         assert_eq!(c.db_pool_size, 1);
+        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.guitar_max_members, 32);
+        assert_eq!((c.metrics_key, c.jwt_secret), (None, None));
         let pg = Config::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://h/db".into()))
             .unwrap();
         assert_eq!(pg.db_pool_size, 8);
@@ -265,5 +341,56 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        let with = |secret: &str| {
+            let secret = secret.to_string();
+            Config::from_lookup(move |k| (k == "JWT_SECRET").then(|| secret.clone()))
+        };
+        let err = with("a").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "JWT_SECRET",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("JWT_SECRET: must be at least 32 bytes, not 1:"),
+            "{err}"
+        );
+        assert!(with(&"k".repeat(31)).is_err());
+        assert!(with(&"k".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn urls_are_printed_without_passwords() {
+        for (url, shown) in [
+            (
+                "postgres://user:password@db:5432/hub",
+                "postgres://user:***@db:5432/hub",
+            ),
+            (
+                "postgresql://u:p@ss@db/hub?sslmode=require",
+                "postgresql://u:***@db/hub?sslmode=require",
+            ),
+            (
+                "postgres://db/hub?user=u&password=p",
+                "postgres://db/hub?user=u&password=***",
+            ),
+            ("postgres://user@db/hub", "postgres://user@db/hub"),
+            ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+            ("redis://default:s3cret@redis", "redis://default:***@redis"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("sqlite://realtime-hub.db", "sqlite://realtime-hub.db"),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
     }
 }

@@ -39,6 +39,15 @@ pub enum ApiError {
     /// 404: the thing named does not exist (or is hidden from this user).
     #[error("{0}")]
     NotFound(String),
+    /// 405: the path exists but not with this method; carries the `Allow` header's value.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
+    /// 413: the request body is over `HUB_MAX_BODY_BYTES`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: a body that is not declared `application/json` where JSON is read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 422: well-formed but semantically invalid input.
     #[error("{0}")]
     Unprocessable(String),
@@ -61,6 +70,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooMany(_) => "too_many",
             ApiError::Unavailable(_) => "unavailable",
@@ -76,6 +88,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -87,7 +102,11 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(cause) = self {
             log::error!("internal error: {cause}");
         }
-        HttpResponse::build(self.status_code()).json(json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::MethodNotAllowed(allow) = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        response.json(json!({ "error": self.to_string() }))
     }
 }
 

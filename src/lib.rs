@@ -17,7 +17,7 @@
 //! | [`relay`] | carrying events between nodes: in-process bus or Redis, envelope format, shared presence |
 //! | [`services`] | one function per operation, shared by REST and WebSocket |
 //! | [`dialects`] | the protocols, one folder each |
-//! | [`http`] | health, readiness, metrics, access-log redaction |
+//! | [`http`] | health, readiness, metrics, access-log redaction; what REST handlers share (the user, a JSON body within limits, 405s) |
 //! | [`metrics`] | the counters `/metrics` renders |
 //! | [`memory`] | giving freed memory back to the system after load |
 //! | [`state`] | [`state::AppState`]: what handlers and sessions are given |

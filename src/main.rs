@@ -4,8 +4,8 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use clap::Parser;
-use realtime_hub::cli::{self, Cli, Command};
-use realtime_hub::config::Config;
+use realtime_hub::cli::{self, Cli, CliError, Command};
+use realtime_hub::config::{redacted_url, Config};
 
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
@@ -35,24 +35,32 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    // On stdout whatever RUST_LOG says: the address (port 0 picks one) and how to start.
+fn serve(config: Config) -> Result<(), CliError> {
+    let failed = CliError::Failed;
+    let listener = TcpListener::bind(config.bind)
+        .map_err(|e| failed(format!("cannot bind {}: {e}", config.bind)))?;
+    let addr = listener.local_addr().map_err(|e| failed(e.to_string()))?;
+    // On stdout whatever RUST_LOG says: the address (port 0 picks one), where the data is
+    // (passwords in the URLs replaced by `***`: stdout ends up in journals and CI logs) and
+    // how to start.
+    let redis = config
+        .redis_url
+        .as_deref()
+        .map(|url| format!(", redis {}", redacted_url(url)))
+        .unwrap_or_default();
     println!(
-        "realtime-hub listening on http://{addr} (database {})",
-        config.database_url
+        "realtime-hub listening on http://{addr} (database {}{redis})",
+        redacted_url(&config.database_url)
     );
     println!("chat: open http://{addr}/chat/lobby/ · mint a token: realtime-hub token --user-id 1 --name alice");
     actix_web::rt::System::new()
         .block_on(realtime_hub::server::run(listener, config, signals()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// Resolves on SIGTERM or SIGINT.

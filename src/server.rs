@@ -181,6 +181,7 @@ fn build_state(
         auth: Arc::new(Auth::new(&secret)),
         config: Arc::new(config),
         db,
+        known_users: Arc::default(),
         hub: Hub::new(registry, metrics.clone()),
         metrics,
         shutdown,

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::db::user::KnownUsers;
 use crate::db::Db;
 use crate::hub::limits::ConnLimits;
 use crate::hub::Hub;
@@ -18,6 +19,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database pool.
     pub db: Db,
+    /// The users this node knows the database holds, and under which name, so tokens naming
+    /// them again cost no write ([`crate::hub::handshake::remember`]).
+    pub known_users: Arc<KnownUsers>,
     /// Token verification and minting.
     pub auth: Arc<Auth>,
     /// The one door for publishing into rooms, on this node and the others.

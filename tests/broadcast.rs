@@ -170,6 +170,7 @@ async fn handshakes_need_a_token_with_a_valid_channel() {
 async fn post(app: &TestApp, key: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(app.url("/api/broadcast/"))
+        .header("Content-Type", "application/json")
         .body(body.to_string());
     if let Some(key) = key {
         req = req.bearer_auth(key);

@@ -213,27 +213,31 @@ async fn practice_is_stored_then_announced() {
     phone.recv_json().await;
     pc.recv_json().await;
 
+    // Client times, an hour ago (they must be within a day of the server's clock).
+    let hour_ago = common::now() - chrono::TimeDelta::hours(1);
+    let at = |secs: i64| common::at(hour_ago, secs, 0);
     phone
-        .send_json(json!({"type": "practice_start", "data": {"timestamp": "2024-01-01T00:00:00Z"}}))
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": at(0)}}))
         .await;
-    let started = json!({"type": "practice_update", "data": {"status": "started", "timestamp": "2024-01-01T00:00:00Z"}});
+    let started =
+        json!({"type": "practice_update", "data": {"status": "started", "timestamp": at(0)}});
     assert_eq!(phone.recv_json().await, started);
     assert_eq!(pc.recv_json().await, started);
     let error = |m: &str| json!({"type": "error", "data": {"message": m}});
     phone
-        .send_json(json!({"type": "practice_start", "data": {"timestamp": "2024-01-01T00:00:05Z"}}))
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": at(5)}}))
         .await;
     assert_eq!(phone.recv_json().await, error("practice already started"));
     phone
-        .send_json(json!({"type": "practice_end", "data": {"timestamp": "2023-12-31T23:59:59Z"}}))
+        .send_json(json!({"type": "practice_end", "data": {"timestamp": at(-1)}}))
         .await;
     assert_eq!(phone.recv_json().await, error("end is before start"));
+    let end_in_tokyo = common::at(hour_ago, 90, 9);
     phone
-        .send_json(
-            json!({"type": "practice_end", "data": {"timestamp": "2024-01-01T09:01:30+09:00"}}),
-        )
+        .send_json(json!({"type": "practice_end", "data": {"timestamp": end_in_tokyo}}))
         .await;
-    let ended = json!({"type": "practice_update", "data": {"status": "ended", "timestamp": "2024-01-01T00:01:30Z"}});
+    let ended =
+        json!({"type": "practice_update", "data": {"status": "ended", "timestamp": at(90)}});
     assert_eq!(phone.recv_json().await, ended);
     assert_eq!(pc.recv_json().await, ended);
     phone.send_json(json!({"type": "practice_end"})).await;
@@ -267,7 +271,7 @@ async fn practice_is_stored_then_announced() {
     assert_eq!(
         body["logs"],
         json!([
-            {"started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:01:30Z", "duration_seconds": 90},
+            {"started_at": at(0), "ended_at": at(90), "duration_seconds": 90},
             {"started_at": since, "ended_at": null, "duration_seconds": null}
         ])
     );
@@ -402,4 +406,103 @@ async fn members_may_join_others_may_not() {
     assert_eq!(pc.recv_json().await["data"]["chord"], "G/B");
     // The chord goes to the others only.
     teacher.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn practice_times_far_from_the_server_clock_are_refused() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut phone = device(&app, &id, &token).await;
+    phone.recv_json().await;
+    let out_of_range = json!({"type": "error", "data": {"message": "timestamp out of range: more than a day from the server's clock"}});
+    let now = common::now();
+    for (kind, t) in [
+        ("practice_start", "0000-01-01T00:00:00+01:00".to_string()),
+        ("practice_start", "9999-12-31T23:00:00-02:00".to_string()),
+        ("practice_start", common::at(now, -2 * 86_400, 0)),
+        ("practice_start", common::at(now, 2 * 86_400, 0)),
+    ] {
+        phone
+            .send_json(json!({"type": kind, "data": {"timestamp": t}}))
+            .await;
+        assert_eq!(phone.recv_json().await, out_of_range, "{t}");
+    }
+    // Within the day: stored, and the end far out is refused without ending the run.
+    let start = common::at(now, -3600, 0);
+    phone
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": start}}))
+        .await;
+    assert_eq!(
+        phone.recv_json().await,
+        json!({"type": "practice_update", "data": {"status": "started", "timestamp": start}})
+    );
+    phone
+        .send_json(
+            json!({"type": "practice_end", "data": {"timestamp": "9999-12-31T23:00:00-02:00"}}),
+        )
+        .await;
+    assert_eq!(phone.recv_json().await, out_of_range);
+
+    let (status, body) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/guitar/sessions/{id}/"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["practicing"].clone(), body["logs"].clone()),
+        (
+            200,
+            json!(true),
+            json!([{"started_at": start, "ended_at": null, "duration_seconds": null}])
+        )
+    );
+}
+
+#[tokio::test]
+async fn session_members_are_bounded() {
+    let create = |app: &TestApp, members: Value| {
+        let token = app.token(1, "ann");
+        let url = app.url("/api/guitar/sessions/");
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "members": members }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    // The default: 32 distinct users besides the owner.
+    let app = TestApp::spawn();
+    let many: Vec<i64> = (2..20_002).collect();
+    assert_eq!(
+        create(&app, json!(many)).await,
+        (
+            422,
+            json!({"error": "at most 32 members besides the owner"})
+        )
+    );
+    let (status, body) = create(&app, json!((2..34).collect::<Vec<i64>>())).await;
+    assert_eq!(
+        (status, body["members"].as_array().unwrap().len()),
+        (201, 32)
+    );
+    // Repeats and the owner do not count; ids no user can have are refused.
+    let app = TestApp::with(&[("HUB_GUITAR_MAX_MEMBERS", "2")]);
+    let (status, body) = create(&app, json!([1, 2, 3, 3, 2, 1])).await;
+    assert_eq!((status, body["members"].clone()), (201, json!([2, 3])));
+    assert_eq!(
+        create(&app, json!([2, 3, 4])).await,
+        (422, json!({"error": "at most 2 members besides the owner"}))
+    );
+    assert_eq!(
+        create(&app, json!([2, -5])).await,
+        (422, json!({"error": "member ids are positive integers"}))
+    );
 }

@@ -115,6 +115,46 @@ async fn cross_site_origins_are_refused() {
 }
 
 #[tokio::test]
+async fn the_scheme_is_part_of_the_same_origin_check() {
+    let handshake = |app: &TestApp, origin: &str, proto: Option<&str>| {
+        let mut req = app.ws_url("/ws/chat/s/").into_client_request().unwrap();
+        req.headers_mut().insert("Origin", origin.parse().unwrap());
+        if let Some(proto) = proto {
+            req.headers_mut()
+                .insert("X-Forwarded-Proto", proto.parse().unwrap());
+        }
+        req
+    };
+    let forbidden = (403, json!({"error": "origin not allowed"}));
+    // A plain hub: an https page of the same host and port is another origin.
+    let app = TestApp::spawn();
+    let (http, https) = (
+        format!("http://{}", app.addr),
+        format!("https://{}", app.addr),
+    );
+    assert_eq!(refused(handshake(&app, &https, None)).await, forbidden);
+    // X-Forwarded-Proto from a client that is not a trusted proxy changes nothing.
+    assert_eq!(
+        refused(handshake(&app, &https, Some("https"))).await,
+        forbidden
+    );
+    Ws::connect(handshake(&app, &http, None)).await;
+
+    // Behind a TLS-terminating proxy the hub trusts, the proxy's word is the scheme.
+    let app = TestApp::with(&[("HUB_TRUSTED_PROXIES", "127.0.0.1")]);
+    let (http, https) = (
+        format!("http://{}", app.addr),
+        format!("https://{}", app.addr),
+    );
+    Ws::connect(handshake(&app, &https, Some("https"))).await;
+    assert_eq!(
+        refused(handshake(&app, &http, Some("https"))).await,
+        forbidden
+    );
+    assert_eq!(refused(handshake(&app, &https, None)).await, forbidden);
+}
+
+#[tokio::test]
 async fn silent_clients_are_closed_and_answering_ones_kept() {
     let app = TestApp::with(&[
         ("HUB_HEARTBEAT_INTERVAL_MS", "100"),

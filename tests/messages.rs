@@ -117,6 +117,7 @@ async fn messages_over_rest() {
     let raw = reqwest::Client::new()
         .post(app.url("/api/messages/"))
         .bearer_auth(&p.alice)
+        .header("Content-Type", "application/json")
         .body("{nope")
         .send()
         .await

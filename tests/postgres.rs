@@ -132,9 +132,10 @@ async fn messages_and_practice_work_on_postgres() {
     let id = session["id"].as_str().unwrap();
     let mut phone = app.ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
     phone.recv_json().await;
+    let now = common::now();
     for (kind, ts) in [
-        ("practice_start", "2024-01-01T00:00:00Z"),
-        ("practice_end", "2024-01-01T00:00:42Z"),
+        ("practice_start", common::at(now, -60, 0)),
+        ("practice_end", common::at(now, -18, 0)),
     ] {
         phone
             .send_json(json!({"type": kind, "data": {"timestamp": ts}}))

@@ -274,10 +274,12 @@ async fn the_pc_on_one_node_follows_the_phone_on_another() {
     assert_eq!(got, expected);
     phone.expect_silence(300).await;
 
+    let at = common::at(common::now(), -60, 0);
     phone
-        .send_json(json!({"type": "practice_start", "data": {"timestamp": "2026-01-01T10:00:00Z"}}))
+        .send_json(json!({"type": "practice_start", "data": {"timestamp": at}}))
         .await;
-    let started = json!({"type": "practice_update", "data": {"status": "started", "timestamp": "2026-01-01T10:00:00Z"}});
+    let started =
+        json!({"type": "practice_update", "data": {"status": "started", "timestamp": at}});
     assert_eq!(phone.recv_json().await, started);
     assert_eq!(pc.recv_json().await, started);
 

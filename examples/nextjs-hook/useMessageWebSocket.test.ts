@@ -13,7 +13,7 @@ const BIN = process.env.HUB_BIN ?? resolve(__dirname, '..', '..', 'target', 'deb
 const dir = mkdtempSync(join(tmpdir(), 'hub-hook-'));
 let port = 0;
 let hub: ChildProcess;
-const env = () => ({ ...process.env, HUB_BIND: `127.0.0.1:${port}`, DATABASE_URL: `sqlite://${join(dir, 'hub.db')}`, JWT_SECRET: 'hook-test', RUST_LOG: 'warn',
+const env = () => ({ ...process.env, HUB_BIND: `127.0.0.1:${port}`, DATABASE_URL: `sqlite://${join(dir, 'hub.db')}`, JWT_SECRET: 'hook-test-secret-of-at-least-32-bytes', RUST_LOG: 'warn',
   // The app's pages are served from another origin than the hub (jsdom: http://localhost:3000),
   // as a Next.js app beside the hub would be: it must be allowed explicitly.
   HUB_ALLOWED_ORIGINS: 'http://localhost:3000' });

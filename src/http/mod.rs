@@ -3,9 +3,10 @@
 pub mod rest;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Mounts `/healthz`, `/readyz`, `/metrics` and the `/` redirect to the lobby.
@@ -69,11 +70,18 @@ async fn redis_ping(client: &redis::Client) -> redis::RedisResult<()> {
         .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))
 }
 
-/// Prometheus text exposition.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Prometheus text exposition; with `HUB_METRICS_KEY` set, only for a request bearing it
+/// (compared in constant time), since the counters describe traffic and users online.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(key) = &state.config.metrics_key {
+        let given = crate::auth::bearer(&req).unwrap_or("");
+        if !crate::auth::same_secret(given.as_bytes(), key.as_bytes()) {
+            return Err(ApiError::Unauthorized("invalid metrics key".into()));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
 /// Any path nothing else serves: a JSON 404, like every other error the hub returns.
@@ -87,18 +95,25 @@ async fn index() -> HttpResponse {
         .finish()
 }
 
-/// The request line for the access log with every `token` query value replaced, so no token
-/// ever reaches a log file (browsers can only send it in the URL).
+/// The request line for the access log with every token query value replaced, so no token
+/// ever reaches a log file (browsers can only send it in the URL). A key counts as a token
+/// whatever its spelling (`%74oken`): it is decoded by the same function authentication reads
+/// queries with ([`crate::auth::is_token_pair`]), so what one accepts the other hides.
 pub fn redacted_request_line(req: &ServiceRequest) -> String {
     let query = req.query_string();
     let target = if query.is_empty() {
         req.path().to_string()
     } else {
+        // Pieces split on `&` as the decoder splits them; the raw key is kept for the reader.
         let redacted: Vec<String> = query
             .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k == "token" || k == "access_token" => format!("{k}=[redacted]"),
-                _ => pair.to_string(),
+            .map(|pair| {
+                if crate::auth::is_token_pair(pair) {
+                    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                    format!("{key}=[redacted]")
+                } else {
+                    pair.to_string()
+                }
             })
             .collect();
         format!("{}?{}", req.path(), redacted.join("&"))
@@ -119,6 +134,13 @@ mod tests {
         assert_eq!(
             redacted_request_line(&req),
             "GET /ws/chat/lobby/?a=1&token=[redacted]&access_token=[redacted] HTTP/1.1"
+        );
+        let req = TestRequest::get()
+            .uri("/api/messages/?%74oken=eyJabc&acc%65ss_token=y&tok%65n&b=token")
+            .to_srv_request();
+        assert_eq!(
+            redacted_request_line(&req),
+            "GET /api/messages/?%74oken=[redacted]&acc%65ss_token=[redacted]&tok%65n=[redacted]&b=token HTTP/1.1"
         );
     }
 }

@@ -1,6 +1,6 @@
-//! The HTTP side of opening a WebSocket, shared by every dialect: Origin, token, quotas, then
-//! the upgrade. Every refusal is an HTTP error with `{"error": …}` before any upgrade, and is
-//! counted by reason.
+//! The HTTP side of opening a WebSocket, shared by every dialect: Origin, token, quotas, the
+//! user recorded, then the upgrade. Every refusal is an HTTP error with `{"error": …}` before
+//! any upgrade, and is counted by reason.
 
 use std::net::IpAddr;
 
@@ -23,7 +23,11 @@ pub fn identify(
     state: &AppState,
     required: bool,
 ) -> Result<Option<Identity>, ApiError> {
-    origin::check(req, &state.config.allowed_origins)?;
+    origin::check(
+        req,
+        &state.config.allowed_origins,
+        &state.config.trusted_proxies,
+    )?;
     let identity = state.auth.from_request(req)?;
     if required && identity.is_none() {
         return Err(ApiError::Unauthorized("authentication required".into()));
@@ -31,20 +35,26 @@ pub fn identify(
     Ok(identity)
 }
 
-/// A socket that needs a user: Origin checked, token required (401 without one), the user
-/// recorded. The dialects that are not anonymous start with this.
-pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Identity, ApiError> {
-    origin::check(req, &state.config.allowed_origins)?;
-    crate::http::rest::user(req, state).await
+/// A socket that needs a user: Origin checked, token required (401 without one). The
+/// dialects that are not anonymous start with this; [`upgrade`] records the user.
+pub fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Identity, ApiError> {
+    identify(req, state, true)?
+        .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))
 }
 
-/// Records the user a token names (id and current name) before it is used anywhere.
+/// Records the user a token names (id, and name when the token has one) before it is used
+/// anywhere — a write only when the database does not hold them so already.
 pub async fn remember(state: &AppState, identity: &Identity) -> Result<(), ApiError> {
-    let (id, name) = (identity.id, identity.name.clone());
-    state
+    let id = identity.id;
+    let name = identity.named.then(|| identity.name.clone());
+    if state.known_users.knows(id, name.as_deref()) {
+        return Ok(());
+    }
+    let stored = state
         .db
-        .run(move |conn| user::upsert(conn, id, &name))
+        .run(move |conn| user::record(conn, id, name.as_deref()))
         .await?;
+    state.known_users.learned(id, stored);
     Ok(())
 }
 
@@ -72,9 +82,10 @@ pub fn refused(state: &AppState, error: ApiError) -> ApiError {
     error
 }
 
-/// Takes a quota place and upgrades the request to a session speaking `dialect`. Anonymous
-/// connections are named `anonymous_name` and are each their own presence entry.
-pub fn upgrade<D: Dialect>(
+/// Takes a quota place, records the user (after the quota, so refused handshakes write
+/// nothing) and upgrades the request to a session speaking `dialect`. Anonymous connections
+/// are named `anonymous_name` and are each their own presence entry.
+pub async fn upgrade<D: Dialect>(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -86,6 +97,9 @@ pub fn upgrade<D: Dialect>(
     let permit = state
         .limits
         .acquire(identity.as_ref().map(|i| i.id), client)?;
+    if let Some(identity) = &identity {
+        remember(state, identity).await?;
+    }
     let conn = ConnId::next();
     let user = match &identity {
         Some(i) => UserRef::user(i.id, &i.name),

@@ -26,6 +26,12 @@ pub enum GuitarError {
     /// `practice_end` earlier than its start.
     #[error("end is before start")]
     EndBeforeStart,
+    /// More distinct members than `HUB_GUITAR_MAX_MEMBERS` (the limit).
+    #[error("at most {0} members besides the owner")]
+    TooManyMembers(usize),
+    /// A member id that no user can have (ids are positive).
+    #[error("member ids are positive integers")]
+    BadMember,
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -38,7 +44,9 @@ impl From<GuitarError> for ApiError {
             GuitarError::Forbidden => ApiError::Forbidden(e.to_string()),
             GuitarError::AlreadyPracticing
             | GuitarError::NotPracticing
-            | GuitarError::EndBeforeStart => ApiError::Unprocessable(e.to_string()),
+            | GuitarError::EndBeforeStart
+            | GuitarError::TooManyMembers(_)
+            | GuitarError::BadMember => ApiError::Unprocessable(e.to_string()),
             GuitarError::Db(db) => db.into(),
         }
     }
@@ -87,9 +95,18 @@ pub struct LiveState {
     pub practice_started: Option<NaiveDateTime>,
 }
 
-/// Formats practice times: RFC 3339 UTC, with a fraction only when there is one.
+/// Formats practice times: RFC 3339 UTC, with a fraction only when there is one. RFC 3339
+/// has four-digit years, so a time outside years 0–9999 (only rows stored before client times
+/// were bounded can hold one) is shown at the nearest end of that range rather than as
+/// `+10000-…`, which no client parses.
 pub fn stamp(t: NaiveDateTime) -> String {
-    t.and_utc()
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a calendar date");
+    let first = day(0, 1, 1).and_time(chrono::NaiveTime::MIN);
+    let last = day(9999, 12, 31)
+        .and_hms_opt(23, 59, 59)
+        .expect("a time of day");
+    t.clamp(first, last)
+        .and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
@@ -136,15 +153,23 @@ fn view(session: GuitarSession, members: Vec<i64>, logs: Vec<PracticeLog>) -> Se
     }
 }
 
-/// Creates a session owned by `owner`, letting `members` in too.
+/// Creates a session owned by `owner`, letting `members` in too: at most `max_members`
+/// distinct users besides the owner, each a row written now and checked on every connect.
 pub async fn create_session(
     db: &Db,
     owner: i64,
     mut members: Vec<i64>,
+    max_members: usize,
 ) -> Result<SessionView, GuitarError> {
+    if members.iter().any(|m| *m <= 0) {
+        return Err(GuitarError::BadMember);
+    }
     members.sort_unstable();
     members.dedup();
     members.retain(|m| *m != owner);
+    if members.len() > max_members {
+        return Err(GuitarError::TooManyMembers(max_members));
+    }
     let id = new_session_id();
     let now = Utc::now().naive_utc();
     db.run(move |conn| {
@@ -337,5 +362,18 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert_eq!(stamp(t), "2024-01-01T00:00:00.250Z");
+    }
+
+    #[test]
+    fn stamps_are_rfc_3339_whatever_was_stored() {
+        let t = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:00:00-02:00")
+            .unwrap()
+            .naive_utc();
+        assert_eq!(stamp(t), "9999-12-31T23:59:59Z");
+        let t = chrono::NaiveDate::from_ymd_opt(-1, 12, 31)
+            .unwrap()
+            .and_hms_opt(23, 0, 0)
+            .unwrap();
+        assert_eq!(stamp(t), "0000-01-01T00:00:00Z");
     }
 }

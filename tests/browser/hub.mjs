@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 export const HUB_BIN = process.env.HUB_BIN ?? join(ROOT, 'target', 'debug', 'realtime-hub');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SECRET = 'browser-test-secret';
+const SECRET = 'browser-test-secret-of-at-least-32-bytes';
 
 export function freePort() {
   return new Promise((ok, fail) => {

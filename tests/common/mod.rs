@@ -610,6 +610,23 @@ pub fn fix_time(got: &Value, expected: &mut Value, pointer: &str) {
     *expected.pointer_mut(pointer).expect("pointer in expected") = Value::String(t.to_string());
 }
 
+/// A time `offset_secs` from now, to the second, as RFC 3339 with an offset `hours` east of
+/// UTC (`0` writes `Z`). Client practice times must be within a day of the server's clock, so
+/// tests cannot use fixed dates; take `base` once ([`now`]) so that times a test compares are
+/// exactly as far apart as it says.
+pub fn at(base: chrono::DateTime<chrono::Utc>, offset_secs: i64, hours: i32) -> String {
+    let zone = chrono::FixedOffset::east_opt(hours * 3600).expect("an offset");
+    (base + chrono::TimeDelta::seconds(offset_secs))
+        .with_timezone(&zone)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The current time, to the second (see [`at`]).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(0)
+}
+
 /// A broadcast-dialect token: `id`, `name` and the `channel` it may join.
 pub fn broadcast_token(id: i64, name: &str, channel: &str) -> String {
     Auth::new(SECRET).mint(id, name, Some(channel), 3600)

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::watch;
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::protocol::{self, FrameError};
 use super::publish::{self, Source};
 use crate::error::ApiError;
+use crate::http::rest::JsonBody;
 use crate::state::AppState;
 
 const METRIC: &str = "hub_broadcast_ingress_total";
@@ -108,19 +109,14 @@ fn accept(state: &AppState, from: Source, payload: &[u8]) -> Result<(), FrameErr
 /// `POST /api/broadcast/`: the same body as the Redis payload, for deployments without Redis.
 pub async fn publish_http(
     req: HttpRequest,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.config.api_key.as_deref().ok_or_else(|| {
         ApiError::Forbidden("broadcast API disabled: HUB_API_KEY is not set".into())
     })?;
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !same_secret(given.trim().as_bytes(), key.as_bytes()) {
+    let given = crate::auth::bearer(&req).unwrap_or("");
+    if !crate::auth::same_secret(given.as_bytes(), key.as_bytes()) {
         return Err(ApiError::Unauthorized("invalid API key".into()));
     }
     accept(&state, Source::Http, &body).map_err(|e| match e {
@@ -128,22 +124,4 @@ pub async fn publish_http(
         other => ApiError::Unprocessable(other.to_string()),
     })?;
     Ok(HttpResponse::Accepted().json(json!({"ok": true})))
-}
-
-/// Compares without an early exit, so response time says nothing about the key.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"x"));
-    }
 }

@@ -15,9 +15,11 @@ pub mod ingress;
 pub mod protocol;
 pub mod publish;
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
+use crate::http::rest::endpoint;
 use crate::hub::{handshake, Topic};
 use crate::state::AppState;
 use handler::BroadcastDialect;
@@ -31,10 +33,13 @@ pub const MAX_CHANNEL_LEN: usize = 200;
 
 /// Mounts the socket, the back-end endpoint and the progress page.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    endpoint(
+        cfg,
+        "/api/broadcast",
+        &[(Method::POST, || web::to(ingress::publish_http))],
+    );
     cfg.route("/ws/broadcast", web::get().to(connect))
         .route("/ws/broadcast/", web::get().to(connect))
-        .route("/api/broadcast", web::post().to(ingress::publish_http))
-        .route("/api/broadcast/", web::post().to(ingress::publish_http))
         .route("/broadcast/progress", web::get().to(progress_page))
         .route("/broadcast/progress/", web::get().to(progress_page));
 }
@@ -73,7 +78,7 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         let channel = identity
             .channel
             .clone()
@@ -86,7 +91,7 @@ async fn connect(
             id: identity.id,
         };
         let dialect = BroadcastDialect::new(&channel, me);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

@@ -69,11 +69,8 @@ async fn connect(
             return Err(ApiError::BadRequest("invalid room name".into()));
         }
         let identity = handshake::identify(&req, state, state.config.chat_require_auth)?;
-        if let Some(identity) = &identity {
-            handshake::remember(state, identity).await?;
-        }
         let dialect = ChatDialect::new(room.into_inner(), shared.chat_store.clone());
-        handshake::upgrade(&req, payload, state, identity, "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, identity, "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

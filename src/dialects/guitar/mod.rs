@@ -17,9 +17,11 @@ mod handler;
 pub mod protocol;
 mod rest;
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
+use crate::http::rest::endpoint;
 use crate::hub::{handshake, Event, Topic};
 use crate::services::guitar;
 use crate::state::AppState;
@@ -30,14 +32,21 @@ const REMOTE_PAGE: &str = include_str!("../../../static/guitar-remote.html");
 
 /// Mounts the socket, the REST endpoints and the two pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    endpoint(
+        cfg,
+        "/api/guitar/sessions",
+        &[(Method::POST, || web::to(rest::create))],
+    );
+    endpoint(
+        cfg,
+        "/api/guitar/sessions/{id}",
+        &[
+            (Method::GET, || web::to(rest::get)),
+            (Method::DELETE, || web::to(rest::delete)),
+        ],
+    );
     cfg.route("/ws/guitar/{id}", web::get().to(connect))
         .route("/ws/guitar/{id}/", web::get().to(connect))
-        .route("/api/guitar/sessions", web::post().to(rest::create))
-        .route("/api/guitar/sessions/", web::post().to(rest::create))
-        .route("/api/guitar/sessions/{id}", web::get().to(rest::get))
-        .route("/api/guitar/sessions/{id}/", web::get().to(rest::get))
-        .route("/api/guitar/sessions/{id}", web::delete().to(rest::delete))
-        .route("/api/guitar/sessions/{id}/", web::delete().to(rest::delete))
         .route("/guitar/", web::get().to(pc_page))
         .route("/guitar/{id}/", web::get().to(pc_page))
         .route("/guitar/{id}/remote/", web::get().to(remote_page));
@@ -84,11 +93,11 @@ async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         let id = id.into_inner();
         guitar::check_access(&state.db, id.clone(), identity.id).await?;
         let dialect = GuitarDialect::new(id, identity.id);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

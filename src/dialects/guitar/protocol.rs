@@ -1,11 +1,17 @@
 //! VirtuTune's frames (seeds/001): every frame is `{"type": T, "data": {…}}`.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 /// Longest chord name accepted.
 pub const MAX_CHORD_LEN: usize = 16;
+
+/// How far a client's practice `timestamp` may be from the server's clock, either way. Phone
+/// clocks are off by seconds or minutes; a time further away is a bug or an attempt to store
+/// nonsense (a start in year 0 made a 2,000-year practice run, a time in year 10000 could not
+/// be written back as RFC 3339), so it is refused with an `error` frame.
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::days(1);
 
 /// What a phone or PC sends.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,24 +62,39 @@ pub enum FrameError {
     /// A `timestamp` that is not RFC 3339.
     #[error("invalid timestamp")]
     BadTimestamp,
+    /// A `timestamp` more than [`MAX_CLOCK_SKEW`] from the server's clock.
+    #[error("timestamp out of range: more than a day from the server's clock")]
+    TimestampOutOfRange,
 }
 
 fn shown(s: &str) -> String {
     s.chars().take(32).collect()
 }
 
-fn timestamp(data: &serde_json::Map<String, Value>) -> Result<Option<NaiveDateTime>, FrameError> {
-    match data.get("timestamp") {
-        None | Some(Value::Null) => Ok(None),
+fn timestamp(
+    data: &serde_json::Map<String, Value>,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, FrameError> {
+    let at = match data.get("timestamp") {
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.naive_utc()))
-            .map_err(|_| FrameError::BadTimestamp),
-        Some(_) => Err(FrameError::BadTimestamp),
+            .map(|t| t.naive_utc())
+            .map_err(|_| FrameError::BadTimestamp)?,
+        Some(_) => return Err(FrameError::BadTimestamp),
+    };
+    if (at - now).abs() > MAX_CLOCK_SKEW {
+        return Err(FrameError::TimestampOutOfRange);
     }
+    Ok(Some(at))
 }
 
-/// Reads a client frame.
+/// Reads a client frame, practice times checked against the server's clock.
 pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+    parse_at(text, Utc::now().naive_utc())
+}
+
+/// Reads a client frame, practice times checked against `now`.
+pub fn parse_at(text: &str, now: NaiveDateTime) -> Result<ClientFrame, FrameError> {
     let value: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
     let kind = value
         .get("type")
@@ -99,10 +120,10 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
             })
         }
         "practice_start" => Ok(ClientFrame::PracticeStart {
-            timestamp: timestamp(data)?,
+            timestamp: timestamp(data, now)?,
         }),
         "practice_end" => Ok(ClientFrame::PracticeEnd {
-            timestamp: timestamp(data)?,
+            timestamp: timestamp(data, now)?,
         }),
         "ping" => Ok(ClientFrame::Ping {
             timestamp: data.get("timestamp").cloned().unwrap_or(Value::Null),
@@ -268,7 +289,10 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert_eq!(
-            parse(r#"{"type":"practice_end","data":{"timestamp":"2024-01-01T09:00:00+09:00"}}"#),
+            parse_at(
+                r#"{"type":"practice_end","data":{"timestamp":"2024-01-01T09:00:00+09:00"}}"#,
+                t
+            ),
             Ok(ClientFrame::PracticeEnd { timestamp: Some(t) })
         );
         assert_eq!(
@@ -303,5 +327,33 @@ mod tests {
             parse(r#"{"type":"practice_start","data":{"timestamp":5}}"#),
             Err(FrameError::BadTimestamp)
         );
+    }
+
+    #[test]
+    fn practice_times_stay_within_a_day_of_the_server_clock() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .naive_utc();
+        let frame = |t: &str| {
+            parse_at(
+                &format!(r#"{{"type":"practice_start","data":{{"timestamp":"{t}"}}}}"#),
+                now,
+            )
+        };
+        for ok in [
+            "2026-05-31T12:00:00Z",
+            "2026-06-02T12:00:00Z",
+            "2026-06-01T23:00:00+09:00",
+        ] {
+            assert!(frame(ok).is_ok(), "{ok}");
+        }
+        for far in [
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:00:00-02:00",
+            "2026-05-31T11:59:59Z",
+            "2026-06-02T12:00:01Z",
+        ] {
+            assert_eq!(frame(far), Err(FrameError::TimestampOutOfRange), "{far}");
+        }
     }
 }

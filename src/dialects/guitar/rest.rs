@@ -21,7 +21,7 @@ struct NewSession {
 /// Creates a session owned by the caller (the PC does this); 201 with the session.
 pub async fn create(
     req: HttpRequest,
-    body: web::Bytes,
+    rest::JsonBody(body): rest::JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let me = rest::user(&req, &state).await?;
@@ -32,7 +32,8 @@ pub async fn create(
             ApiError::BadRequest(format!("expected {{\"members\": [user ids]}}: {e}"))
         })?
     };
-    let session = guitar::create_session(&state.db, me.id, new.members).await?;
+    let max = state.config.guitar_max_members;
+    let session = guitar::create_session(&state.db, me.id, new.members, max).await?;
     Ok(HttpResponse::Created().json(session))
 }
 

@@ -13,9 +13,11 @@ mod notify;
 pub mod protocol;
 mod rest;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Route};
 
 use crate::error::ApiError;
+use crate::http::rest::endpoint;
 use crate::hub::{handshake, Topic};
 use crate::services::messages;
 use crate::state::AppState;
@@ -43,7 +45,8 @@ pub fn community_topic(community: i64) -> Topic {
     Topic::new("community", &community.to_string())
 }
 
-/// Mounts the two sockets and the REST endpoints, each path with and without its slash.
+/// Mounts the two sockets and the REST endpoints, each path with and without its slash (REST
+/// paths answer other methods with 405).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let mut both = |path: &str, route: fn() -> Route| {
         cfg.route(path, route());
@@ -54,20 +57,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(connect_community)
     });
     // `unread_count` before `{id}`, which would otherwise take it.
-    both("/api/messages/unread_count", || {
-        web::get().to(rest::unread_count)
-    });
-    both("/api/messages", || web::post().to(rest::create));
-    both("/api/messages", || web::get().to(rest::list));
-    both("/api/messages/{id}", || web::get().to(rest::get));
-    both("/api/messages/{id}/read", || web::post().to(rest::read));
-    both("/api/communities", || {
-        web::post().to(rest::create_community)
-    });
-    both("/api/communities", || web::get().to(rest::list_communities));
-    both("/api/communities/{id}/members", || {
-        web::post().to(rest::add_member)
-    });
+    endpoint(
+        cfg,
+        "/api/messages/unread_count",
+        &[(Method::GET, || web::to(rest::unread_count))],
+    );
+    endpoint(
+        cfg,
+        "/api/messages",
+        &[
+            (Method::GET, || web::to(rest::list)),
+            (Method::POST, || web::to(rest::create)),
+        ],
+    );
+    endpoint(
+        cfg,
+        "/api/messages/{id}",
+        &[(Method::GET, || web::to(rest::get))],
+    );
+    endpoint(
+        cfg,
+        "/api/messages/{id}/read",
+        &[(Method::POST, || web::to(rest::read))],
+    );
+    endpoint(
+        cfg,
+        "/api/communities",
+        &[
+            (Method::GET, || web::to(rest::list_communities)),
+            (Method::POST, || web::to(rest::create_community)),
+        ],
+    );
+    endpoint(
+        cfg,
+        "/api/communities/{id}/members",
+        &[(Method::POST, || web::to(rest::add_member))],
+    );
 }
 
 async fn connect_global(
@@ -101,12 +126,12 @@ async fn connect(
     community: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = async {
-        let identity = handshake::authenticated(&req, state).await?;
+        let identity = handshake::authenticated(&req, state)?;
         if let Some(c) = community {
             messages::community_access(&state.db, identity.id, c).await?;
         }
         let dialect = MessagesDialect::new(identity.id, community);
-        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect)
+        handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

@@ -48,7 +48,7 @@ struct ComposeBody {
 /// `POST /api/messages/` → 201 with the message; `new_message` and counts follow.
 pub async fn create(
     req: HttpRequest,
-    bytes: web::Bytes,
+    rest::JsonBody(bytes): rest::JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let me = rest::user(&req, &state).await?;
@@ -135,7 +135,7 @@ struct NewCommunity {
 /// `POST /api/communities/` → 201; the creator is a member.
 pub async fn create_community(
     req: HttpRequest,
-    bytes: web::Bytes,
+    rest::JsonBody(bytes): rest::JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let me = rest::user(&req, &state).await?;
@@ -162,7 +162,7 @@ struct NewMember {
 pub async fn add_member(
     req: HttpRequest,
     path: web::Path<String>,
-    bytes: web::Bytes,
+    rest::JsonBody(bytes): rest::JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let me = rest::user(&req, &state).await?;
