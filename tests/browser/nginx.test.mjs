@@ -491,6 +491,18 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     return [a, await openOn(1 - a.node, dialect, second, options)];
   }
 
+  /** Waits until both nodes are subscribed to `topic` in Redis: a node subscribes when its
+   *  first member of a topic joins, and what is published before that does not reach it. */
+  async function relayed(topic) {
+    const deadline = Date.now() + WAIT;
+    for (;;) {
+      const { stdout } = await run(REDIS_CLI, ['-u', process.env.TEST_REDIS_URL, 'PUBSUB', 'NUMSUB', `${prefix}hub:t:${topic}`]);
+      if (Number(stdout.trim().split('\n').pop()) >= 2) return;
+      assert.ok(Date.now() < deadline, `both nodes subscribed to ${topic}`);
+      await sleep(20);
+    }
+  }
+
   async function closeAll(dialect, clients) {
     await Promise.all(clients.map((c) => c.close()));
     await settle(dialect, [0, 0]);
@@ -600,6 +612,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
   test('chat: a member on the other node receives the message exactly as the sender did', async (t) => {
     const room = `chat-${suffix}`;
     const [a, b] = await onBothNodes('chat', `${ws}/ws/chat/${room}/`);
+    await relayed(`chat:${room}`);
     let echo;
     await t.test('the sender gets its message back through nginx', async () => {
       a.send({ message: 'from the first node' });
@@ -636,6 +649,8 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     const alices = await onBothNodes('messages', `${ws}/ws/messages/?token=${alice}`);
     for (const c of bobs) assert.deepEqual(await c.json('connection'), { type: 'connection', message: 'connected', user_id: 2 });
     for (const c of alices) assert.deepEqual(await c.json('connection'), { type: 'connection', message: 'connected', user_id: 1 });
+    await relayed('user:1');
+    await relayed('user:2');
 
     const res = await api('/api/messages/', alice, { recipient_id: 2, subject: 'Jam', body: 'Friday?' });
     assert.equal(res.status, 201);
@@ -688,6 +703,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     const { id } = await res.json();
     const url = `${ws}/ws/guitar/${id}/?token=${token}`;
     const [pc, phone] = await onBothNodes('guitar', url);
+    await relayed(`guitar:${id}`);
     const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
     await t.test('the first device gets the session state through nginx', async () => {
@@ -744,6 +760,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     const carol = nodes[0].token(4, 'carol', ['--channel', channel]);
     const dave = nodes[0].token(5, 'dave', ['--channel', channel]);
     const [c, d] = await onBothNodes('broadcast', `${ws}/ws/broadcast/?token=${carol}`, `${ws}/ws/broadcast/?token=${dave}`);
+    await relayed(`bc:${channel}`);
 
     await t.test('the first member is welcomed through nginx', async () => {
       assert.equal(await c.take(ofType('connected')), '{"type":"connected","users":[{"id":4,"name":"carol"}]}');
@@ -793,6 +810,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
       assert.equal((await httpsGet(`${base}/metrics`, ca)).status, 404);
     });
     const [a, b] = await onBothNodes('chat', `${wss}/ws/chat/${room}/`, undefined, { ca });
+    await relayed(`chat:${room}`);
     a.send({ message: 'over TLS' });
     const echo = await a.take();
     await t.test('the sender gets its message back over wss://', () => {
@@ -818,7 +836,10 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
       };
       const alice = await openPage(`#token=${nodes[0].token(1, 'alice')}`);
       let anon;
-      for (let tries = 0; tries < 4 && !anon; tries++) {
+      for (let tries = 0; tries < 12 && !anon; tries++) {
+        // A page load is several requests; one more request between tries shifts which of
+        // them the round-robin hands to which node.
+        if (tries % 2 === 1) await (await fetch(`${http}/healthz`)).text();
         const candidate = await openPage();
         // Loading a page takes more than one request, so its socket's turn is not known ahead.
         if (candidate.node !== alice.node) anon = candidate;
@@ -828,6 +849,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
         }
       }
       assert.ok(anon, 'the second page never landed on the other node');
+      await relayed(`chat:${room}`);
       const send = async (page, text) => {
         await page.fill('#chat-message-input', text);
         await page.press('#chat-message-input', 'Enter');
