@@ -20,6 +20,7 @@
 //! | [`http`] | health, readiness, metrics, access-log redaction; what REST handlers share (the user, a JSON body within limits, 405s) |
 //! | [`metrics`] | the counters `/metrics` renders |
 //! | [`memory`] | giving freed memory back to the system after load |
+//! | [`logging`] | the `.env` file read strictly, text or JSON log lines |
 //! | [`state`] | [`state::AppState`]: what handlers and sessions are given |
 //! | [`error`] | error types, their HTTP answers, close codes |
 //! | [`time`] | times on the wire |
@@ -54,6 +55,7 @@ pub mod dialects;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod relay;

@@ -8,8 +8,11 @@ use realtime_hub::cli::{self, Cli, CliError, Command};
 use realtime_hub::config::{redacted_url, Config};
 
 fn main() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if let Err(e) = realtime_hub::logging::load_dotenv() {
+        eprintln!("configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    realtime_hub::logging::init();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,

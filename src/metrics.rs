@@ -144,7 +144,9 @@ impl Metrics {
         );
         let counters: [(&str, &str, &AtomicU64); 10] = [
             (
-                "hub_connections_total",
+                // Not `hub_connections_total`: under OpenMetrics that would be the counter
+                // family `hub_connections`, the gauge's name.
+                "hub_connections_opened_total",
                 "WebSocket connections accepted.",
                 &self.connections_total,
             ),
@@ -260,10 +262,71 @@ impl Metrics {
         line(
             "hub_delivery_latency_seconds",
             "histogram",
-            "Time from publish to the socket write.",
+            "Time from publish to the socket queue, sampled: one delivery in 16 per connection.",
             hist,
         );
+        line(
+            "hub_build_info",
+            "gauge",
+            "The running build: always 1, with its version as a label.",
+            format!(
+                "hub_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            ),
+        );
+        process_metrics(&mut line);
         out
+    }
+}
+
+/// The standard `process_*` metrics, from `/proc/self` (Linux; elsewhere none).
+fn process_metrics(line: &mut impl FnMut(&str, &str, &str, String)) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name (which may hold spaces), numbered as in proc(5) from 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    // SAFETY: sysconf reads a constant of the system; it has no side effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+        line(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            format!("process_cpu_seconds_total {}", (utime + stime) / ticks),
+        );
+    }
+    if let Some(rss) = field(24) {
+        line(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            format!("process_resident_memory_bytes {}", rss * page),
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        line(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors.",
+            format!("process_open_fds {}", fds.count()),
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())
+    });
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        line(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+            format!("process_start_time_seconds {}", boot + start / ticks),
+        );
     }
 }
 
@@ -293,7 +356,9 @@ mod tests {
         assert!(text.contains("# TYPE hub_x_total counter\nhub_x_total{result=\"ok\"} 2\n"));
         assert!(text.contains("hub_connections{dialect=\"chat\"} 1\n"));
         assert_eq!(scrape(&text, "hub_deliveries_total"), Some(5.0));
-        assert_eq!(scrape(&text, "hub_connections_total"), Some(2.0));
+        assert_eq!(scrape(&text, "hub_connections_opened_total"), Some(2.0));
+        assert!(text.contains("hub_build_info{version=\""));
+        assert!(scrape(&text, "process_resident_memory_bytes").is_some_and(|b| b > 0.0));
         assert!(text.contains("hub_handshake_failures_total{reason=\"unauthorized\"} 1"));
         assert!(text.contains("hub_delivery_latency_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("hub_delivery_latency_seconds_bucket{le=\"+Inf\"} 2\n"));

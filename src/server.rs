@@ -163,6 +163,7 @@ fn build_state(
     let shared = presence
         .clone()
         .map(|p| Arc::new(p) as Arc<dyn SharedPresence>);
+    let node = relay.node();
     let registry =
         Registry::new(config.room_threads, rooms, relay, shared, metrics.clone()).start();
     if let Some(presence) = &presence {
@@ -182,7 +183,7 @@ fn build_state(
         config: Arc::new(config),
         db,
         known_users: Arc::default(),
-        hub: Hub::new(registry, metrics.clone()),
+        hub: Hub::new(registry, metrics.clone(), node),
         metrics,
         shutdown,
     })

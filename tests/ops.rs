@@ -48,7 +48,7 @@ async fn metrics_count_connections_messages_and_deliveries() {
         text.contains("hub_connections{dialect=\"chat\"} 2\n"),
         "{text}"
     );
-    assert_eq!(value("hub_connections_total"), Some(2.0));
+    assert_eq!(value("hub_connections_opened_total"), Some(2.0));
     assert_eq!(value("hub_messages_in_total"), Some(1.0));
     assert_eq!(value("hub_messages_out_total"), Some(1.0));
     assert_eq!(value("hub_deliveries_total"), Some(2.0));
@@ -419,7 +419,7 @@ async fn metrics_may_be_kept_behind_a_key() {
     for value in ["Bearer m3trics-key", "bearer m3trics-key"] {
         let (status, text) = get(Some(value)).await;
         assert_eq!(status, 200, "{value}");
-        assert!(text.contains("hub_connections_total"), "{text}");
+        assert!(text.contains("hub_connections_opened_total"), "{text}");
     }
     // Unset, /metrics stays open (what every other test relies on).
     assert_eq!(

@@ -15,18 +15,29 @@ use super::event::{Event, Target};
 use super::registry::{DeliverLocal, HubError, PublishTopic, RegisterCatchUp, Registry};
 use super::topic::Topic;
 use crate::metrics::Metrics;
+use crate::relay::NodeId;
 
 /// Publishing into the hub; cheap to clone (two reference counts).
 #[derive(Clone)]
 pub struct Hub {
     registry: Addr<Registry>,
     metrics: Arc<Metrics>,
+    node: NodeId,
 }
 
 impl Hub {
-    /// A handle on `registry`.
-    pub fn new(registry: Addr<Registry>, metrics: Arc<Metrics>) -> Hub {
-        Hub { registry, metrics }
+    /// A handle on `registry` of node `node`.
+    pub fn new(registry: Addr<Registry>, metrics: Arc<Metrics>, node: NodeId) -> Hub {
+        Hub {
+            registry,
+            metrics,
+            node,
+        }
+    }
+
+    /// This node's id (as other nodes and the logs know it).
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     /// Publishes an event to a topic on every node: this node's members get it from the room,

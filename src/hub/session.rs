@@ -96,6 +96,8 @@ pub struct SessionCore {
     out: Outbound,
     /// Since when more than `HUB_SLOW_CONSUMER_BYTES` have been waiting, if they are.
     backed_up_since: Option<Instant>,
+    /// The close code sent or received, for the log.
+    close_code: Option<u16>,
     opened: Instant,
     /// Events delivered to this connection (for sampling the latency histogram).
     delivered: u64,
@@ -142,6 +144,7 @@ impl<D: Dialect> Session<D> {
                 _permit: parts.permit,
                 out: parts.out,
                 backed_up_since: None,
+                close_code: None,
                 opened: Instant::now(),
                 delivered: 0,
                 queued: Arc::default(),
@@ -221,6 +224,7 @@ impl SessionCore {
             return;
         }
         self.closing = true;
+        self.close_code = Some(code.code());
         log::debug!(
             "closing conn={} code={} reason={reason}",
             self.conn.0,
@@ -346,6 +350,11 @@ impl<D: Dialect> Actor for Session<D> {
         ctx.set_mailbox_capacity(core.state.config.session_queue);
         core.state.metrics.connection(D::NAME, 1);
         log::info!(
+            conn = core.conn.0,
+            dialect = D::NAME,
+            user = &*core.user.name,
+            node = core.state.hub.node().hex().as_str(),
+            peer = core.peer.as_str();
             "open conn={} dialect={} user={} peer={}",
             core.conn.0,
             D::NAME,
@@ -379,12 +388,20 @@ impl<D: Dialect> Actor for Session<D> {
         // The body ends after what is queued, and the HTTP server then closes the connection.
         core.out.finish();
         core.state.metrics.connection(D::NAME, -1);
+        let duration_ms = core.opened.elapsed().as_millis() as u64;
+        // 1006: the connection ended without a close frame either way.
+        let close_code = core.close_code.unwrap_or(1006);
         log::info!(
-            "close conn={} dialect={} user={} duration_ms={}",
+            conn = core.conn.0,
+            dialect = core.dialect,
+            user = &*core.user.name,
+            node = core.state.hub.node().hex().as_str(),
+            duration_ms = duration_ms,
+            close_code = close_code;
+            "close conn={} dialect={} user={} duration_ms={duration_ms} code={close_code}",
             core.conn.0,
             core.dialect,
             core.user.name,
-            core.opened.elapsed().as_millis()
         );
     }
 }
@@ -444,6 +461,8 @@ impl<D: Dialect> StreamHandler<InboundItem> for Session<D> {
         match incoming {
             Incoming::Close(code) => {
                 core.closing = true;
+                // 1005: a close frame without a code.
+                core.close_code = Some(code.as_ref().map_or(1005, |(c, _)| *c));
                 let echo = match &code {
                     Some((code, _)) => frame::close_frame(*code, ""),
                     None => frame::close_empty(),

@@ -574,7 +574,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     for (const node of nodes) {
       const res = await fetch(`${node.url}/metrics`);
       assert.equal(res.status, 200);
-      assert.match(await res.text(), /hub_connections_total/);
+      assert.match(await res.text(), /hub_connections_opened_total/);
     }
   });
 
