@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod chat;
 pub mod guitar;
+pub mod mattermost;
 pub mod messages;
 
 use actix_web::web::ServiceConfig;
@@ -32,5 +33,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
     broadcast::routes(cfg);
     chat::routes(cfg);
     guitar::routes(cfg);
+    mattermost::routes(cfg);
     messages::routes(cfg);
 }
