@@ -8,6 +8,8 @@
 
 pub mod catch_up;
 pub mod conn;
+#[cfg(test)]
+mod contract_tests;
 pub mod event;
 pub mod frame;
 pub mod handle;
@@ -18,6 +20,7 @@ pub mod presence;
 pub mod registry;
 pub mod room;
 pub mod seen;
+pub mod sequence;
 pub mod session;
 pub mod topic;
 pub mod transport;

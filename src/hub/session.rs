@@ -28,10 +28,11 @@ use super::inbox::Inbox;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
 use super::registry::{HubError, JoinTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
+use super::sequence::{Resume, Sequence};
 use super::topic::Topic;
 use super::transport::{InboundItem, Outbound, Pushed};
 use crate::auth::{unix_now, Identity};
-use crate::error::CloseCode;
+use crate::error::{ApiError, CloseCode};
 use crate::state::AppState;
 
 /// How long a close the server started waits for the client's answer before the connection
@@ -80,18 +81,26 @@ pub struct SessionCore {
     pub conn: ConnId,
     /// Who this connection is, as presence sees it.
     pub user: UserRef,
-    /// The verified token identity; `None` for anonymous connections.
+    /// The verified token identity; `None` for anonymous connections and for those that
+    /// authenticate after opening (see [`SessionCore::authenticate`]).
     pub identity: Option<Identity>,
     /// Shared services.
     pub state: AppState,
+    /// Whether the connection is someone's: from the handshake, or since
+    /// [`SessionCore::authenticate`]. Set once.
+    authenticated: bool,
+    /// Closes a connection still unauthenticated this long after opening.
+    auth_deadline: Option<Duration>,
+    /// Per-connection event numbers and the recent events, for dialects that use them.
+    sequence: Option<Sequence>,
     /// Rooms joined, left again when the session stops.
     rooms: Vec<(Topic, Addr<Room>)>,
     /// Last time anything arrived from the client (frames, pings, pongs).
     last_heard: Instant,
     rate: RateWindow,
     abort: ConnAbort,
-    /// Held for the connection's lifetime; dropping it frees the quota place.
-    _permit: ConnPermit,
+    /// Held for the connection's lifetime; dropping it frees the quota places.
+    permit: ConnPermit,
     /// Frames on their way to the socket.
     out: Outbound,
     /// Since when more than `HUB_SLOW_CONSUMER_BYTES` have been waiting, if they are.
@@ -117,6 +126,8 @@ pub struct Session<D: Dialect> {
 /// What the handshake established about a connection.
 pub(super) struct Parts {
     pub identity: Option<Identity>,
+    pub authenticated: bool,
+    pub auth_deadline: Option<Duration>,
     pub user: UserRef,
     pub conn: ConnId,
     pub abort: ConnAbort,
@@ -135,11 +146,14 @@ impl<D: Dialect> Session<D> {
                 user: parts.user,
                 identity: parts.identity,
                 state,
+                authenticated: parts.authenticated,
+                auth_deadline: parts.auth_deadline,
+                sequence: None,
                 rooms: Vec::new(),
                 last_heard: Instant::now(),
                 rate,
                 abort: parts.abort,
-                _permit: parts.permit,
+                permit: parts.permit,
                 out: parts.out,
                 backed_up_since: None,
                 opened: Instant::now(),
@@ -172,6 +186,100 @@ impl SessionCore {
         self.write(ctx, event.frame.clone());
     }
 
+    /// Writes an event with this connection's next sequence number spliced into it (see
+    /// [`super::sequence`]), keeping it for a resume; without a sequence, as it is.
+    pub fn write_sequenced<A>(&mut self, ctx: &mut Context<A>, event: &Event)
+    where
+        A: Actor<Context = Context<A>>,
+    {
+        if self.closing {
+            return;
+        }
+        match &mut self.sequence {
+            Some(sequence) => {
+                let parts = sequence.number(event);
+                self.write_parts(ctx, parts);
+            }
+            None => self.write_event(ctx, event),
+        }
+    }
+
+    /// Starts numbering this connection's events from 0, keeping the last `capacity` for
+    /// a resume.
+    pub fn enable_sequence(&mut self, capacity: usize) {
+        self.sequence = Some(Sequence::new(capacity));
+    }
+
+    /// The connection's sequence, to hand to a later connection that resumes this one.
+    pub fn take_sequence(&mut self) -> Option<Sequence> {
+        self.sequence.take()
+    }
+
+    /// Continues a sequence another connection started, writing what a client expecting
+    /// `next_expected` missed. On [`Resume::Lost`] nothing is written and the sequence is not
+    /// taken over; the caller starts afresh.
+    pub fn resume_sequence<A>(
+        &mut self,
+        ctx: &mut Context<A>,
+        sequence: Sequence,
+        next_expected: u64,
+    ) -> Resume
+    where
+        A: Actor<Context = Context<A>>,
+    {
+        let outcome = sequence.resume(next_expected);
+        if outcome == Resume::Lost {
+            return outcome;
+        }
+        self.sequence = Some(sequence);
+        if let Resume::Replay(frames) = &outcome {
+            for parts in frames {
+                self.write_parts(ctx, parts.clone());
+            }
+        }
+        outcome
+    }
+
+    /// Whether the connection is someone's (authenticated at the handshake or since).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Makes a connection that opened unauthenticated `user`'s, once: takes the user's place
+    /// in the connection quota (429 when full) and closes the connection with 4202 at
+    /// `expires_at` (Unix seconds). Refused when the connection already has a user.
+    pub fn authenticate<D: Dialect>(
+        &mut self,
+        ctx: &mut Ctx<D>,
+        user: UserRef,
+        expires_at: i64,
+    ) -> Result<(), ApiError> {
+        if self.authenticated {
+            return Err(ApiError::Forbidden("already authenticated".into()));
+        }
+        self.permit.take_user(user.key.clone())?;
+        log::info!(
+            "authenticated conn={} dialect={} user={}",
+            self.conn.0,
+            self.dialect,
+            user.name
+        );
+        self.user = user;
+        self.authenticated = true;
+        Self::expire_at(ctx, expires_at);
+        Ok(())
+    }
+
+    /// Closes the connection with 4202 when its credentials expire (Unix seconds), for
+    /// dialects that authenticate with something other than a JWT.
+    pub fn expire_at<D: Dialect>(ctx: &mut Ctx<D>, expires_at: i64) {
+        let left = Duration::from_secs((expires_at - unix_now()).max(0) as u64);
+        ctx.run_later(left, |act, ctx| {
+            act.core
+                .close(ctx, CloseCode::TokenExpired, "token expired");
+        });
+    }
+
     /// Queues a frame. A reader is slow, and closed with 4102, when more than
     /// `HUB_SLOW_CONSUMER_BYTES` have been waiting for longer than `HUB_SLOW_CONSUMER_MS`
     /// (a burst a reader keeps up with passes), or at once past [`SLOW_CONSUMER_CEILING`] times
@@ -180,11 +288,19 @@ impl SessionCore {
     where
         A: Actor<Context = Context<A>>,
     {
+        self.write_parts(ctx, [frame]);
+    }
+
+    /// Queues one frame given in parts; see [`SessionCore::write`].
+    fn write_parts<A>(&mut self, ctx: &mut Context<A>, parts: impl IntoIterator<Item = Bytes>)
+    where
+        A: Actor<Context = Context<A>>,
+    {
         if self.closing {
             return;
         }
         let config = &self.state.config;
-        match self.out.push(frame) {
+        match self.out.push_parts(parts) {
             Pushed::Gone => ctx.stop(),
             Pushed::Queued(bytes) if bytes <= config.slow_consumer_bytes => {
                 self.backed_up_since = None;
@@ -354,10 +470,14 @@ impl<D: Dialect> Actor for Session<D> {
         );
         ctx.run_interval(core.state.config.heartbeat_interval, SessionCore::heartbeat);
         if let Some(identity) = &core.identity {
-            let left = Duration::from_secs((identity.exp - unix_now()).max(0) as u64);
-            ctx.run_later(left, |act, ctx| {
-                act.core
-                    .close(ctx, CloseCode::TokenExpired, "token expired");
+            SessionCore::expire_at(ctx, identity.exp);
+        }
+        if let (false, Some(deadline)) = (core.authenticated, core.auth_deadline) {
+            ctx.run_later(deadline, |act, ctx| {
+                if !act.core.authenticated {
+                    act.core
+                        .close(ctx, CloseCode::Policy, "authentication required");
+                }
             });
         }
         let mut shutdown = core.state.shutdown.clone();
