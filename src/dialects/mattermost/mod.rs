@@ -6,10 +6,14 @@
 //! and a channel's pages. Every operation is one service function
 //! ([`crate::services::mattermost`]); every refusal is an AppError ([`app_error`]), also for
 //! paths under `/api/v4` the hub does not serve.
+//!
+//! The socket, `/api/v4/websocket`, is in [`ws`]: events are published after the operation
+//! committed, by REST and socket alike ([`ws::notify`]).
 
 pub mod app_error;
 pub mod request;
 pub mod rest;
+pub mod ws;
 
 use actix_web::web;
 
@@ -20,6 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     use rest::{channels, posts, users};
     cfg.service(
         web::scope("/api/v4")
+            .route("/websocket", web::get().to(ws::connect))
+            .route("/websocket/", web::get().to(ws::connect))
             .route("/users/login", web::post().to(users::login))
             .route("/users/logout", web::post().to(users::logout))
             .route("/users/me", web::get().to(users::me))

@@ -283,6 +283,12 @@ pub fn member_channel(conn: &mut DbConnection, me: &str, id: &str) -> Result<Cha
     Ok(channel)
 }
 
+/// Whether `me` is a member of `channel` (what typing in it takes).
+pub async fn check_member(db: &Db, me: String, channel: String) -> Result<(), MmError> {
+    db.run(move |conn| member_channel(conn, &me, &channel).map(|_| ()))
+        .await
+}
+
 /// `GET channels/{id}`.
 pub async fn get_channel(db: &Db, me: String, id: String) -> Result<ChannelView, MmError> {
     db.run(move |conn| readable_channel(conn, &me, &id).map(|c| ChannelView::from(&c)))
@@ -291,12 +297,13 @@ pub async fn get_channel(db: &Db, me: String, id: String) -> Result<ChannelView,
 
 /// `POST channels/{id}/members` → 201: joining an open channel of one's team, or adding a
 /// team member to a channel one is in. Adding a member twice returns the membership.
+/// Returns it with the channel's team.
 pub async fn add_channel_member(
     db: &Db,
     me: String,
     channel: String,
     user: String,
-) -> Result<ChannelMemberView, MmError> {
+) -> Result<(ChannelMemberView, String), MmError> {
     if !is_id(&user) {
         return Err(MmError::invalid_param("user_id"));
     }
@@ -314,7 +321,7 @@ pub async fn add_channel_member(
             ));
         }
         let (m, _) = store::add_member(conn, &c.id, &user, now_ms())?;
-        Ok(ChannelMemberView::from(&m))
+        Ok((ChannelMemberView::from(&m), c.team_id))
     })
     .await
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::dialects::mattermost::request;
+use crate::dialects::mattermost::ws::notify;
 use crate::services::mattermost::channels::{self, NewChannel, NewTeam};
 use crate::services::mattermost::MmError;
 use crate::state::AppState;
@@ -117,8 +118,10 @@ pub async fn add_channel_member(
 ) -> Result<HttpResponse, MmError> {
     let me = request::me(&req, &state).await?;
     let b: MemberBody = request::body(&bytes, "user_id")?;
-    let m =
-        channels::add_channel_member(&state.db, me.user.id, path.into_inner(), b.user_id).await?;
+    let channel = path.into_inner();
+    let (m, team) =
+        channels::add_channel_member(&state.db, me.user.id, channel.clone(), b.user_id).await?;
+    notify::user_added(&state, &channel, &team, &m.user_id);
     Ok(HttpResponse::Created().json(m))
 }
 
@@ -149,8 +152,14 @@ pub async fn view(
 ) -> Result<HttpResponse, MmError> {
     let me = request::me(&req, &state).await?;
     let b: ViewBody = request::body(&bytes, "channel_view")?;
-    let viewed =
-        channels::view_channel(&state.db, me.user.id, b.channel_id, b.prev_channel_id).await?;
+    let viewed = channels::view_channel(
+        &state.db,
+        me.user.id.clone(),
+        b.channel_id,
+        b.prev_channel_id,
+    )
+    .await?;
+    notify::channels_viewed(&state, &me.user.id, &viewed);
     let times: BTreeMap<String, i64> = viewed.into_iter().collect();
     Ok(HttpResponse::Ok().json(json!({"status": "OK", "last_viewed_at_times": times})))
 }

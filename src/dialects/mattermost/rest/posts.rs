@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::status_ok;
 use crate::dialects::mattermost::request;
+use crate::dialects::mattermost::ws::notify;
 use crate::services::mattermost::posts::{self, NewPost, PostEdit, PostsQuery};
 use crate::services::mattermost::MmError;
 use crate::state::AppState;
@@ -39,7 +40,8 @@ pub async fn create(
         props: b.props,
         pending_post_id: b.pending_post_id,
     };
-    let change = posts::create_post(&state.db, me.user.id, new).await?;
+    let change = posts::create_post(&state.db, me.user.id.clone(), new).await?;
+    notify::posted(&state, &change, &me.user.username);
     Ok(HttpResponse::Created().json(change.view()))
 }
 
@@ -80,6 +82,7 @@ async fn edit(
         props: b.props,
     };
     let change = posts::edit_post(&state.db, me.user.id, id, edit).await?;
+    notify::post_edited(&state, &change);
     Ok(HttpResponse::Ok().json(change.view()))
 }
 
@@ -110,7 +113,8 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MmError> {
     let me = request::me(&req, &state).await?;
-    posts::delete_post(&state.db, me.user.id, path.into_inner()).await?;
+    let change = posts::delete_post(&state.db, me.user.id, path.into_inner()).await?;
+    notify::post_deleted(&state, &change);
     Ok(status_ok())
 }
 
