@@ -41,6 +41,13 @@ fn hello(got: &Value, user: &str) -> String {
     id
 }
 
+/// Reads `hello` and the socket's own `status_change` to online (seq 1) that follows it.
+async fn hello_online(ws: &mut Ws, user: &str) -> String {
+    let id = hello(&ws.recv_json().await, user);
+    assert_eq!(ws.recv_json().await, status_change(user, "online", 1));
+    id
+}
+
 fn to_channel(channel: &str) -> Value {
     json!({"omit_users": null, "user_id": "", "channel_id": channel, "team_id": "", "connection_id": "", "omit_connection_id": ""})
 }
@@ -55,7 +62,7 @@ async fn setup() -> (TestApp, World) {
 async fn posts_made_over_rest_reach_the_other_members_numbered_per_connection() {
     let (app, w) = setup().await;
     let mut bob = socket(&app, &w.bob.1).await;
-    hello(&bob.recv_json().await, &w.bob.0);
+    hello_online(&mut bob, &w.bob.0).await;
 
     let created = call(
         &app,
@@ -84,7 +91,7 @@ async fn posts_made_over_rest_reach_the_other_members_numbered_per_connection() 
                 "channel_id": w.channel
             },
             "broadcast": to_channel(&w.channel),
-            "seq": 1
+            "seq": 2
         })
     );
     let id = created.json["id"].as_str().unwrap();
@@ -103,7 +110,7 @@ async fn posts_made_over_rest_reach_the_other_members_numbered_per_connection() 
     );
     assert_eq!(
         got,
-        json!({"event": "post_edited", "data": {"post": got["data"]["post"], "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 2})
+        json!({"event": "post_edited", "data": {"post": got["data"]["post"], "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 3})
     );
     call(
         &app,
@@ -121,7 +128,7 @@ async fn posts_made_over_rest_reach_the_other_members_numbered_per_connection() 
     assert_eq!(deleted, expected);
     assert_eq!(
         got,
-        json!({"event": "post_deleted", "data": {"post": got["data"]["post"], "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 3})
+        json!({"event": "post_deleted", "data": {"post": got["data"]["post"], "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 4})
     );
 }
 
@@ -140,6 +147,10 @@ async fn the_challenge_authenticates_with_or_without_seq_and_only_once() {
     assert_eq!(
         official.recv_json().await,
         json!({"status": "OK", "seq_reply": 1})
+    );
+    assert_eq!(
+        official.recv_json().await,
+        status_change(&w.bob.0, "online", 1)
     );
     official
         .send_json(
@@ -166,6 +177,10 @@ async fn the_challenge_authenticates_with_or_without_seq_and_only_once() {
         .await;
     hello(&seed.recv_json().await, &w.alice.0);
     assert_eq!(seed.recv_json().await, json!({"status": "OK"}));
+    assert_eq!(
+        seed.recv_json().await,
+        status_change(&w.alice.0, "online", 1)
+    );
 }
 
 #[tokio::test]
@@ -215,6 +230,7 @@ async fn the_router_refuses_bad_requests_and_the_socket_stays_open() {
         ws.recv_json().await,
         json!({"status": "OK", "seq_reply": 2})
     );
+    assert_eq!(ws.recv_json().await, status_change(&w.bob.0, "online", 1));
     ws.send_json(json!({"seq": 3, "action": "no_such_action"}))
         .await;
     assert_eq!(
@@ -288,9 +304,13 @@ async fn an_unauthenticated_socket_is_closed_after_five_seconds() {
 async fn typing_reaches_the_other_members_but_not_the_typer() {
     let (app, w) = setup().await;
     let mut alice = socket(&app, &w.alice.1).await;
+    hello_online(&mut alice, &w.alice.0).await;
     let mut bob = socket(&app, &w.bob.1).await;
-    hello(&alice.recv_json().await, &w.alice.0);
-    hello(&bob.recv_json().await, &w.bob.0);
+    hello_online(&mut bob, &w.bob.0).await;
+    assert_eq!(
+        alice.recv_json().await,
+        status_change(&w.bob.0, "online", 2)
+    );
     bob.send_json(json!({"seq": 1, "action": "user_typing", "data": {"channel_id": w.channel, "parent_id": ""}})).await;
     assert_eq!(
         bob.recv_json().await,
@@ -303,7 +323,7 @@ async fn typing_reaches_the_other_members_but_not_the_typer() {
         json!({
             "event": "typing", "data": {"parent_id": "", "user_id": w.bob.0, "channel_id": w.channel},
             "broadcast": {"omit_users": omit, "user_id": "", "channel_id": w.channel, "team_id": "", "connection_id": "", "omit_connection_id": ""},
-            "seq": 1
+            "seq": 3
         })
     );
     bob.expect_silence(300).await;
@@ -313,7 +333,7 @@ async fn typing_reaches_the_other_members_but_not_the_typer() {
 async fn viewing_a_channel_tells_the_viewers_sockets_and_a_new_member_joins_live() {
     let (app, w) = setup().await;
     let mut bob = socket(&app, &w.bob.1).await;
-    hello(&bob.recv_json().await, &w.bob.0);
+    hello_online(&mut bob, &w.bob.0).await;
     let view = call(
         &app,
         "POST",
@@ -328,11 +348,11 @@ async fn viewing_a_channel_tells_the_viewers_sockets_and_a_new_member_joins_live
     times.insert(w.channel.clone(), at);
     assert_eq!(
         bob.recv_json().await,
-        json!({"event": "multiple_channels_viewed", "data": {"channel_times": times}, "broadcast": to_bob, "seq": 1})
+        json!({"event": "multiple_channels_viewed", "data": {"channel_times": times}, "broadcast": to_bob, "seq": 2})
     );
     assert_eq!(
         bob.recv_json().await,
-        json!({"event": "channel_viewed", "data": {"channel_id": w.channel}, "broadcast": to_bob, "seq": 2})
+        json!({"event": "channel_viewed", "data": {"channel_id": w.channel}, "broadcast": to_bob, "seq": 3})
     );
 
     // carol joins the team, connects, and is added to the channel: her socket follows it.
@@ -348,7 +368,7 @@ async fn viewing_a_channel_tells_the_viewers_sockets_and_a_new_member_joins_live
     .await;
     assert_eq!(joined.status, 201);
     let mut ws = socket(&app, &carol_token).await;
-    hello(&ws.recv_json().await, &carol);
+    hello_online(&mut ws, &carol).await;
     let added = call(
         &app,
         "POST",
@@ -361,7 +381,7 @@ async fn viewing_a_channel_tells_the_viewers_sockets_and_a_new_member_joins_live
     let got = ws.recv_json().await;
     assert_eq!(
         got,
-        json!({"event": "user_added", "data": {"user_id": carol, "team_id": w.team, "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 1})
+        json!({"event": "user_added", "data": {"user_id": carol, "team_id": w.team, "channel_id": w.channel}, "broadcast": to_channel(&w.channel), "seq": 2})
     );
     call(
         &app,
@@ -374,6 +394,127 @@ async fn viewing_a_channel_tells_the_viewers_sockets_and_a_new_member_joins_live
     let got = ws.recv_json().await;
     assert_eq!(
         (got["event"].as_str(), got["seq"].as_i64()),
-        (Some("posted"), Some(2))
+        (Some("posted"), Some(3))
+    );
+}
+
+fn status_change(user: &str, status: &str, seq: u64) -> Value {
+    json!({
+        "event": "status_change", "data": {"status": status, "user_id": user},
+        "broadcast": {"omit_users": null, "user_id": user, "channel_id": "", "team_id": "", "connection_id": "", "omit_connection_id": ""},
+        "seq": seq
+    })
+}
+
+#[tokio::test]
+async fn statuses_follow_connections_and_reach_the_user_and_channel_peers() {
+    let (app, w) = setup().await;
+    let (a, b) = (&w.alice.0, &w.bob.0);
+    let mut alice = socket(&app, &w.alice.1).await;
+    hello_online(&mut alice, a).await;
+    let got = call(
+        &app,
+        "GET",
+        &format!("/users/{a}/status"),
+        Some(&w.bob.1),
+        None,
+    )
+    .await;
+    let t = got.json["last_activity_at"].clone();
+    assert_eq!(
+        got.json,
+        json!({"user_id": a, "status": "online", "manual": false, "last_activity_at": t, "dnd_end_time": 0})
+    );
+
+    let mut bob = socket(&app, &w.bob.1).await;
+    hello_online(&mut bob, b).await;
+    assert_eq!(alice.recv_json().await, status_change(b, "online", 2));
+
+    let unknown = "ybndrfg8ejkmcpqxot1uwisza3";
+    bob.send_json(
+        json!({"seq": 1, "action": "get_statuses_by_ids", "data": {"user_ids": [a, b, unknown]}}),
+    )
+    .await;
+    let mut map = serde_json::Map::new();
+    map.insert(a.clone(), json!("online"));
+    map.insert(b.clone(), json!("online"));
+    let mut with_unknown = map.clone();
+    with_unknown.insert(unknown.into(), json!("offline"));
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"status": "OK", "seq_reply": 1, "data": with_unknown})
+    );
+    bob.send_json(json!({"seq": 2, "action": "get_statuses"}))
+        .await;
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"status": "OK", "seq_reply": 2, "data": map})
+    );
+    bob.send_json(json!({"seq": 3, "action": "get_statuses_by_ids", "data": {"user_ids": []}}))
+        .await;
+    assert_eq!(
+        bob.recv_json().await["error"]["id"],
+        "api.context.invalid_param.app_error"
+    );
+
+    let set = call(
+        &app,
+        "PUT",
+        &format!("/users/{b}/status"),
+        Some(&w.bob.1),
+        Some(json!({"user_id": b, "status": "dnd", "dnd_end_time": 0})),
+    )
+    .await;
+    assert_eq!(
+        (
+            set.status,
+            set.json["status"].clone(),
+            set.json["manual"].clone()
+        ),
+        (200, json!("dnd"), json!(true))
+    );
+    assert_eq!(bob.recv_json().await, status_change(b, "dnd", 2));
+    assert_eq!(alice.recv_json().await, status_change(b, "dnd", 3));
+    let other = call(
+        &app,
+        "PUT",
+        &format!("/users/{a}/status"),
+        Some(&w.bob.1),
+        Some(json!({"user_id": a, "status": "away"})),
+    )
+    .await;
+    assert_eq!(other.status, 403);
+    let bad = call(
+        &app,
+        "PUT",
+        &format!("/users/{b}/status"),
+        Some(&w.bob.1),
+        Some(json!({"user_id": b, "status": "asleep"})),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.json["message"].clone()),
+        (400, json!("Invalid status parameter."))
+    );
+
+    // alice's last socket leaves: offline, and bob hears of it.
+    alice.close().await;
+    assert_eq!(bob.recv_json().await, status_change(a, "offline", 3));
+    let list = call(
+        &app,
+        "POST",
+        "/users/status/ids",
+        Some(&w.bob.1),
+        Some(json!([a, b])),
+    )
+    .await;
+    assert_eq!(
+        list.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["user_id"].clone(), s["status"].clone()))
+            .collect::<Vec<_>>(),
+        vec![(json!(a), json!("offline")), (json!(b), json!("dnd"))]
     );
 }

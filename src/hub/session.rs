@@ -73,6 +73,10 @@ pub trait Dialect: Sized + Unpin + 'static {
 
     /// The dialect's in-socket error frame, used by the core for rate-limit refusals.
     fn error_frame(&self, code: &str, reason: &str) -> String;
+
+    /// The connection has ended, whichever way: release what the dialect keeps outside the
+    /// session (counts, parked state). Rooms are left by the core.
+    fn stopped(&mut self, _core: &mut SessionCore) {}
 }
 
 /// Dialect-independent state of one connection.
@@ -494,6 +498,7 @@ impl<D: Dialect> Actor for Session<D> {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.dialect.stopped(&mut self.core);
         let core = &mut self.core;
         core.leave_rooms();
         // The body ends after what is queued, and the HTTP server then closes the connection.

@@ -7,6 +7,7 @@
 
 pub mod channels;
 pub mod posts;
+pub mod statuses;
 pub mod users;
 
 use diesel::prelude::*;
@@ -111,7 +112,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Statuses (online, away, dnd, offline), set by connecting or by hand.
+    mm_status (user_id) {
+        user_id -> Text,
+        status -> Text,
+        manual -> BigInt,
+        last_activity_at -> BigInt,
+        dnd_end_time -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    mm_status,
     mm_users,
     mm_sessions,
     mm_teams,

@@ -31,7 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/users/me", web::get().to(users::me))
             .route("/users/me/teams", web::get().to(users::my_teams))
             .route("/users/ids", web::post().to(users::by_ids))
+            .route("/users/status/ids", web::post().to(users::statuses_by_ids))
             .route("/users/{id}", web::get().to(users::get))
+            .route("/users/{id}/status", web::get().to(users::get_status))
+            .route("/users/{id}/status", web::put().to(users::set_status))
             .route("/teams", web::post().to(channels::create_team))
             .route("/teams/{id}", web::get().to(channels::get_team))
             .route(

@@ -8,6 +8,7 @@
 
 pub mod channels;
 pub mod posts;
+pub mod statuses;
 pub mod users;
 pub mod views;
 

@@ -6,9 +6,10 @@ use serde::Deserialize;
 
 use super::status_ok;
 use crate::dialects::mattermost::request::{self, AUTH_COOKIE, USER_COOKIE};
+use crate::dialects::mattermost::ws::notify;
 use crate::services::mattermost::users::{self, SESSION_LIFETIME_MS};
 use crate::services::mattermost::views::UserView;
-use crate::services::mattermost::{channels, MmError};
+use crate::services::mattermost::{channels, statuses, MmError};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -93,4 +94,54 @@ pub async fn my_teams(
 ) -> Result<HttpResponse, MmError> {
     let me = request::me(&req, &state).await?;
     Ok(HttpResponse::Ok().json(channels::my_teams(&state.db, me.user.id).await?))
+}
+
+/// `GET users/{id}/status`.
+pub async fn get_status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, MmError> {
+    request::me(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(statuses::get_status(&state.db, path.into_inner()).await?))
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    dnd_end_time: i64,
+}
+
+/// `PUT users/{id}/status` → the status; `status_change` follows.
+pub async fn set_status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    bytes: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, MmError> {
+    let me = request::me(&req, &state).await?;
+    let b: StatusBody = request::body(&bytes, "status")?;
+    let change = statuses::set_status(
+        &state.db,
+        me.user.id,
+        path.into_inner(),
+        b.status,
+        b.dnd_end_time,
+    )
+    .await?;
+    notify::status_change(&state, &change);
+    Ok(HttpResponse::Ok().json(&change.status))
+}
+
+/// `POST users/status/ids` with `["id", …]` → [Status].
+pub async fn statuses_by_ids(
+    req: HttpRequest,
+    bytes: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, MmError> {
+    request::me(&req, &state).await?;
+    let ids: Vec<String> = request::body(&bytes, "user_ids")?;
+    Ok(HttpResponse::Ok().json(statuses::statuses_by_ids(&state.db, ids).await?))
 }

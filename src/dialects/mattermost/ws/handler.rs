@@ -6,12 +6,15 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use super::notify::{channel_topic, typing, user_topic};
+use super::online::Online;
 use super::protocol::{event, fail, ok, refusal, Broadcast, Request, SERVER_VERSION};
 use crate::error::CloseCode;
 use crate::hub::{Ctx, Dialect, Event, Session, SessionCore, Topic, UserRef};
 use crate::services::mattermost::users::SessionUser;
-use crate::services::mattermost::{channels, now_ms, users, MmError};
+use crate::services::mattermost::{channels, now_ms, statuses, users, MmError};
 
 /// Events kept per connection for a resume (Mattermost's `deadQueueSize`).
 pub const REPLAY_EVENTS: usize = 128;
@@ -43,12 +46,21 @@ pub struct MmSocket {
     me: Option<Me>,
     /// The id `hello` announces, which a client names to resume.
     connection_id: String,
+    /// This node's connected users (for the automatic status).
+    online: Arc<Online>,
+    /// Whether this socket was counted there (and must be uncounted when it ends).
+    counted: bool,
 }
 
 impl MmSocket {
     /// A socket authenticated at the handshake (`me`) or waiting for a challenge.
-    pub fn new(me: Option<Me>, connection_id: String) -> MmSocket {
-        MmSocket { me, connection_id }
+    pub fn new(me: Option<Me>, connection_id: String, online: Arc<Online>) -> MmSocket {
+        MmSocket {
+            me,
+            connection_id,
+            online,
+            counted: false,
+        }
     }
 
     /// The connection is someone's: join the user's and their channels' topics, then number
@@ -97,6 +109,9 @@ impl MmSocket {
                         if let Some(seq) = reply {
                             Self::reply(core, ctx, seq, Ok(None));
                         }
+                        // After hello, so that the socket's own `status_change` follows it.
+                        dialect.online.arrive(&core.state, &me.id);
+                        dialect.counted = true;
                     }),
                 );
             }),
@@ -199,6 +214,15 @@ fn join(core: &mut SessionCore, ctx: &mut Ctx<MmSocket>, topic: Topic) {
     ctx.wait(fut);
 }
 
+/// `{"<user id>": "<status>", …}`, the `data` of the status actions.
+fn status_map(list: Vec<statuses::StatusView>) -> Value {
+    Value::Object(
+        list.into_iter()
+            .map(|s| (s.user_id, Value::String(s.status)))
+            .collect(),
+    )
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -235,6 +259,31 @@ impl Dialect for MmSocket {
         }
         match req.action.as_str() {
             "user_typing" => self.user_typing(req, core, ctx),
+            "get_statuses" => {
+                let db = core.state.db.clone();
+                let seq = req.seq;
+                let read = async move { statuses::known_statuses(&db).await };
+                ctx.wait(
+                    wrap_future(read).map(move |res, act: &mut Session<Self>, ctx| {
+                        Self::reply(&mut act.core, ctx, seq, res.map(|s| Some(status_map(s))));
+                    }),
+                );
+            }
+            "get_statuses_by_ids" => {
+                let ids: Vec<String> = req
+                    .data
+                    .get("user_ids")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default();
+                let db = core.state.db.clone();
+                let seq = req.seq;
+                let read = async move { statuses::statuses_by_ids(&db, ids).await };
+                ctx.wait(
+                    wrap_future(read).map(move |res, act: &mut Session<Self>, ctx| {
+                        Self::reply(&mut act.core, ctx, seq, res.map(|s| Some(status_map(s))));
+                    }),
+                );
+            }
             "ping" => {
                 let pong = json!({"text": "pong", "version": SERVER_VERSION, "server_time": now_ms(), "node_id": ""});
                 Self::reply(core, ctx, req.seq, Ok(Some(pong)));
@@ -270,6 +319,12 @@ impl Dialect for MmSocket {
             }
         }
         core.write_sequenced(ctx, &event);
+    }
+
+    fn stopped(&mut self, core: &mut SessionCore) {
+        if let (true, Some(me)) = (self.counted, &self.me) {
+            self.online.leave(&core.state, &me.id);
+        }
     }
 
     fn error_frame(&self, code: &str, reason: &str) -> String {

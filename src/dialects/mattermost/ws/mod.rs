@@ -7,6 +7,7 @@
 
 pub mod handler;
 pub mod notify;
+pub mod online;
 pub mod protocol;
 
 use std::time::Duration;
@@ -33,7 +34,9 @@ pub async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    shared: web::Data<crate::dialects::Shared>,
 ) -> Result<HttpResponse, ApiError> {
+    let online = shared.mattermost_online.clone();
     let state = state.get_ref();
     let attempt = async {
         origin::check(&req, &state.config.allowed_origins)?;
@@ -56,7 +59,13 @@ pub async fn connect(
             auth_deadline: Some(AUTH_DEADLINE),
             max_frame_bytes: MAX_FRAME_BYTES,
         };
-        upgrade_with(&req, payload, state, opening, MmSocket::new(me, new_id()))
+        upgrade_with(
+            &req,
+            payload,
+            state,
+            opening,
+            MmSocket::new(me, new_id(), online),
+        )
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::protocol::{event, Broadcast};
 use crate::hub::{Target, Topic};
 use crate::services::mattermost::posts::PostChange;
+use crate::services::mattermost::statuses::StatusChange;
 use crate::state::AppState;
 
 /// The topic of a channel's members.
@@ -142,4 +143,21 @@ pub fn user_added(state: &AppState, channel: &str, team: &str, user: &str) {
         user_topic(user),
         event("user_added", data, broadcast),
     );
+}
+
+/// `status_change`, to the user's sockets and to those of everyone who shares a channel with
+/// them (one event, serialized once, published to each of their topics).
+pub fn status_change(state: &AppState, change: &StatusChange) {
+    let user = &change.status.user_id;
+    let e = event(
+        "status_change",
+        json!({"status": change.status.status, "user_id": user}),
+        Broadcast {
+            user_id: user,
+            ..Default::default()
+        },
+    );
+    for peer in &change.audience {
+        publish(state, user_topic(peer), e.clone());
+    }
 }
