@@ -12,6 +12,7 @@ use actix::prelude::*;
 
 use super::catch_up::CatchUp;
 use super::event::{Event, Target};
+use super::parking::Parking;
 use super::registry::{DeliverLocal, HubError, PublishTopic, RegisterCatchUp, Registry};
 use super::topic::Topic;
 use crate::metrics::Metrics;
@@ -21,12 +22,18 @@ use crate::metrics::Metrics;
 pub struct Hub {
     registry: Addr<Registry>,
     metrics: Arc<Metrics>,
+    /// Connections kept for their clients to resume.
+    parking: Parking,
 }
 
 impl Hub {
     /// A handle on `registry`.
     pub fn new(registry: Addr<Registry>, metrics: Arc<Metrics>) -> Hub {
-        Hub { registry, metrics }
+        Hub {
+            registry,
+            metrics,
+            parking: Parking::default(),
+        }
     }
 
     /// Publishes an event to a topic on every node: this node's members get it from the room,
@@ -59,6 +66,11 @@ impl Hub {
     pub fn register_catch_up(&self, namespace: &'static str, source: Arc<dyn CatchUp>) {
         // At start, before any traffic: the mailbox has room.
         let _ = self.send(RegisterCatchUp { namespace, source });
+    }
+
+    /// This node's parked connections, which a reconnecting client's session resumes.
+    pub fn parking(&self) -> &Parking {
+        &self.parking
     }
 
     /// The registry, for the hub's own session code.

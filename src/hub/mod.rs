@@ -16,6 +16,7 @@ pub mod handle;
 pub mod handshake;
 pub mod inbox;
 pub mod limits;
+pub mod parking;
 pub mod presence;
 pub mod registry;
 pub mod room;

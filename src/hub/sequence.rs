@@ -57,8 +57,16 @@ impl Sequence {
         self.next
     }
 
-    /// Numbers `event`, keeps it, and returns the frame to write as its parts.
-    pub fn number(&mut self, event: &Event) -> Vec<Bytes> {
+    /// Numbers `event`, keeps it, and returns the frame to write as its parts; `None` when
+    /// this very event (the same shared frame) was numbered already — delivered through two
+    /// topics, or to a parked connection and to the session taking over from it.
+    pub fn number(&mut self, event: &Event) -> Option<Vec<Bytes>> {
+        let same = |e: &Event| {
+            e.frame.as_ptr() == event.frame.as_ptr() && e.frame.len() == event.frame.len()
+        };
+        if self.recent.iter().rev().any(|(_, e)| same(e)) {
+            return None;
+        }
         let seq = self.next;
         self.next += 1;
         if self.capacity > 0 {
@@ -67,7 +75,7 @@ impl Sequence {
             }
             self.recent.push_back((seq, event.clone()));
         }
-        spliced(event, seq)
+        Some(spliced(event, seq))
     }
 
     /// What a client that expects `next_expected` next has missed.
@@ -156,8 +164,12 @@ mod tests {
             .map(|i| Event::text(format!("{{\"i\":{i}}}")))
             .collect();
         for e in &events {
-            s.number(e);
+            assert!(s.number(e).is_some());
         }
+        assert!(
+            s.number(&events[4]).is_none(),
+            "the same event is numbered once"
+        );
         assert_eq!(s.next(), 5);
         assert_eq!(s.resume(5), Resume::UpToDate);
         assert_eq!(s.resume(6), Resume::Lost);

@@ -26,6 +26,7 @@ use super::event::{Announce, Event, Target, UserRef};
 use super::frame::{self, Incoming};
 use super::inbox::Inbox;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
+use super::parking::{Keep, ParkedState};
 use super::registry::{HubError, JoinTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
 use super::sequence::{Resume, Sequence};
@@ -201,8 +202,9 @@ impl SessionCore {
         }
         match &mut self.sequence {
             Some(sequence) => {
-                let parts = sequence.number(event);
-                self.write_parts(ctx, parts);
+                if let Some(parts) = sequence.number(event) {
+                    self.write_parts(ctx, parts);
+                }
             }
             None => self.write_event(ctx, event),
         }
@@ -242,6 +244,30 @@ impl SessionCore {
             }
         }
         outcome
+    }
+
+    /// Keeps this connection's sequence under `key` for `keep` after the socket is gone (call
+    /// it from [`Dialect::stopped`]): it stays a member of the topics joined and goes on
+    /// numbering the events `filter` keeps, for a client that resumes with `key`
+    /// ([`super::parking`]). Without a sequence there is nothing to keep.
+    pub fn park(&mut self, key: String, keep: Duration, filter: Keep) {
+        let Some(sequence) = self.sequence.take() else {
+            return;
+        };
+        let state = ParkedState {
+            user: self.user.clone(),
+            sequence,
+            topics: self.rooms.iter().map(|(t, _)| t.clone()).collect(),
+        };
+        let hub = &self.state.hub;
+        hub.parking().park(
+            hub.registry().clone(),
+            key,
+            state,
+            keep,
+            filter,
+            self.state.config.session_queue,
+        );
     }
 
     /// Whether the connection is someone's (authenticated at the handshake or since).

@@ -12,12 +12,18 @@ use super::notify::{channel_topic, typing, user_topic};
 use super::online::Online;
 use super::protocol::{event, fail, ok, refusal, Broadcast, Request, SERVER_VERSION};
 use crate::error::CloseCode;
+use crate::hub::parking::Keep;
+use crate::hub::sequence::Resume;
 use crate::hub::{Ctx, Dialect, Event, Session, SessionCore, Topic, UserRef};
 use crate::services::mattermost::users::SessionUser;
 use crate::services::mattermost::{channels, now_ms, statuses, users, MmError};
 
 /// Events kept per connection for a resume (Mattermost's `deadQueueSize`).
 pub const REPLAY_EVENTS: usize = 128;
+
+/// How long a connection is kept for its client to resume (Mattermost reaps inactive
+/// connections after 5 minutes).
+pub const PARK_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Who an authenticated socket is.
 #[derive(Debug, Clone)]
@@ -50,16 +56,24 @@ pub struct MmSocket {
     online: Arc<Online>,
     /// Whether this socket was counted there (and must be uncounted when it ends).
     counted: bool,
+    /// The connection a reconnecting client asks to resume, and the `seq` it expects next.
+    resume: Option<(String, u64)>,
 }
 
 impl MmSocket {
     /// A socket authenticated at the handshake (`me`) or waiting for a challenge.
-    pub fn new(me: Option<Me>, connection_id: String, online: Arc<Online>) -> MmSocket {
+    pub fn new(
+        me: Option<Me>,
+        connection_id: String,
+        online: Arc<Online>,
+        resume: Option<(String, u64)>,
+    ) -> MmSocket {
         MmSocket {
             me,
             connection_id,
             online,
             counted: false,
+            resume,
         }
     }
 
@@ -90,9 +104,25 @@ impl MmSocket {
                 for id in ids {
                     join(&mut act.core, ctx, channel_topic(&id));
                 }
-                ctx.wait(
-                    actix::fut::ready(()).map(move |_, act: &mut Session<Self>, ctx| {
-                        let Session { core, dialect } = act;
+                let resume = act.dialect.resume.take();
+                let parking = act.core.state.hub.parking().clone();
+                let user = act.core.user.clone();
+                let unpark = async move {
+                    let (id, next) = resume?;
+                    let state = parking.unpark(&id, &user).await?;
+                    Some((state, id, next))
+                };
+                ctx.wait(wrap_future(unpark).map(move |parked, act: &mut Session<Self>, ctx| {
+                    let Session { core, dialect } = act;
+                    let mut resumed = false;
+                    if let Some((state, id, next)) = parked {
+                        if core.resume_sequence(ctx, state.sequence, next) != Resume::Lost {
+                            // The client keeps its connection id and gets no hello.
+                            dialect.connection_id = id;
+                            resumed = true;
+                        }
+                    }
+                    if !resumed {
                         let hello = event(
                             "hello",
                             json!({
@@ -106,14 +136,14 @@ impl MmSocket {
                             },
                         );
                         core.write_sequenced(ctx, &hello);
-                        if let Some(seq) = reply {
-                            Self::reply(core, ctx, seq, Ok(None));
-                        }
-                        // After hello, so that the socket's own `status_change` follows it.
-                        dialect.online.arrive(&core.state, &me.id);
-                        dialect.counted = true;
-                    }),
-                );
+                    }
+                    if let Some(seq) = reply {
+                        Self::reply(core, ctx, seq, Ok(None));
+                    }
+                    // After hello, so that the socket's own `status_change` follows it.
+                    dialect.online.arrive(&core.state, &me.id);
+                    dialect.counted = true;
+                }));
             }),
         );
     }
@@ -214,6 +244,12 @@ fn join(core: &mut SessionCore, ctx: &mut Ctx<MmSocket>, topic: Topic) {
     ctx.wait(fut);
 }
 
+/// Whether `event` is a typing notice that leaves out the user whose `omit_users` entry is
+/// `omitted` (the typer's own sockets do not hear their typing).
+fn omits(event: &Event, omitted: &str) -> bool {
+    event.body.starts_with(r#"{"event":"typing""#) && event.body.contains(omitted)
+}
+
 /// `{"<user id>": "<status>", …}`, the `data` of the status actions.
 fn status_map(list: Vec<statuses::StatusView>) -> Value {
     Value::Object(
@@ -294,12 +330,10 @@ impl Dialect for MmSocket {
 
     fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
         let Some(me) = &self.me else { return };
-        let body: &str = &event.body;
-        if body.starts_with(r#"{"event":"typing""#)
-            && body.contains(&format!(r#""omit_users":{{"{}":true}}"#, me.id))
-        {
+        if omits(&event, &format!(r#""omit_users":{{"{}":true}}"#, me.id)) {
             return;
         }
+        let body: &str = &event.body;
         if body.starts_with(r#"{"event":"user_added""#) {
             let channel = serde_json::from_str::<Value>(body).ok().and_then(|v| {
                 v.pointer("/data/channel_id")
@@ -322,9 +356,15 @@ impl Dialect for MmSocket {
     }
 
     fn stopped(&mut self, core: &mut SessionCore) {
-        if let (true, Some(me)) = (self.counted, &self.me) {
+        let Some(me) = &self.me else { return };
+        if self.counted {
             self.online.leave(&core.state, &me.id);
         }
+        // Kept for a client that comes back with this connection id (Mattermost keeps an
+        // inactive connection 5 minutes), numbering what it would have received.
+        let omitted = format!(r#""omit_users":{{"{}":true}}"#, me.id);
+        let keep: Keep = Arc::new(move |e: &Event| !omits(e, &omitted));
+        core.park(self.connection_id.clone(), PARK_FOR, keep);
     }
 
     fn error_frame(&self, code: &str, reason: &str) -> String {

@@ -47,6 +47,7 @@ pub async fn connect(
             None => None,
         };
         let me = session.as_ref().map(Me::from);
+        let resume = resume_request(&req)?;
         let opening = Opening {
             identity: None,
             user: me.as_ref().map(|m| UserRef {
@@ -64,8 +65,34 @@ pub async fn connect(
             payload,
             state,
             opening,
-            MmSocket::new(me, new_id(), online),
+            MmSocket::new(me, new_id(), online, resume),
         )
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
+}
+
+#[derive(serde::Deserialize)]
+struct ResumeQuery {
+    #[serde(default)]
+    connection_id: String,
+    sequence_number: Option<String>,
+}
+
+/// `?connection_id=…&sequence_number=N`: which connection a client resumes and the `seq` it
+/// expects next. An empty `connection_id` is a first connection; a malformed one, or one
+/// without a sequence number, is refused (Mattermost closes such sockets).
+fn resume_request(req: &HttpRequest) -> Result<Option<(String, u64)>, ApiError> {
+    let q: ResumeQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::BadRequest("invalid query".into()))?;
+    if q.connection_id.is_empty() {
+        return Ok(None);
+    }
+    if !crate::services::mattermost::is_id(&q.connection_id) {
+        return Err(ApiError::BadRequest("invalid connection_id".into()));
+    }
+    let seq = q
+        .sequence_number
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid sequence_number".into()))?;
+    Ok(Some((q.connection_id, seq)))
 }
