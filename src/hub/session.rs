@@ -249,8 +249,13 @@ impl SessionCore {
     /// Keeps this connection's sequence under `key` for `keep` after the socket is gone (call
     /// it from [`Dialect::stopped`]): it stays a member of the topics joined and goes on
     /// numbering the events `filter` keeps, for a client that resumes with `key`
-    /// ([`super::parking`]). Without a sequence there is nothing to keep.
+    /// ([`super::parking`]). Without a sequence there is nothing to keep; a connection the
+    /// server closed has left its rooms already and would number nothing, so it is not kept
+    /// either (its client then starts afresh rather than miss events unawares).
     pub fn park(&mut self, key: String, keep: Duration, filter: Keep) {
+        if self.rooms.is_empty() {
+            return;
+        }
         let Some(sequence) = self.sequence.take() else {
             return;
         };

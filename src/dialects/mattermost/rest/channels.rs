@@ -125,7 +125,7 @@ pub async fn add_channel_member(
     Ok(HttpResponse::Created().json(m))
 }
 
-/// `GET channels/{id}/members` → [ChannelMember].
+/// `GET channels/{id}/members` → `[ChannelMember]`.
 pub async fn channel_members(
     req: HttpRequest,
     path: web::Path<String>,

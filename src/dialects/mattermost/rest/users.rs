@@ -135,7 +135,7 @@ pub async fn set_status(
     Ok(HttpResponse::Ok().json(&change.status))
 }
 
-/// `POST users/status/ids` with `["id", …]` → [Status].
+/// `POST users/status/ids` with `["id", …]` → `[Status]`.
 pub async fn statuses_by_ids(
     req: HttpRequest,
     bytes: web::Bytes,
