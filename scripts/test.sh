@@ -39,6 +39,14 @@ else
   (cd tests/browser && CHROMIUM="$chromium_bin" node --test --test-concurrency=1)
 fi
 
+# --- Mattermost clients: the official @mattermost/client, and the seed's own client ---------
+if command -v node >/dev/null; then
+  cargo build --bin realtime-hub
+  (cd tests/mattermost-client && { [ -d node_modules/@mattermost/client ] || npm ci --no-audit --no-fund --silent; } && node --test --test-concurrency=1)
+else
+  missing node
+fi
+
 # --- The messaging app's React hook against the hub (vitest + jsdom) ----------------------
 if command -v node >/dev/null; then
   cargo build --bin realtime-hub

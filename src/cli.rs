@@ -82,14 +82,30 @@ pub enum Command {
 /// `realtime-hub user …`.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create or rename a user, so messages can be addressed to them before they connect.
+    /// Create or rename a user of the JWT dialects (`--id --name`), so messages can be
+    /// addressed to them before they connect; or create a Mattermost account
+    /// (`--username --password`), or reset its password when it exists.
     Add {
         /// The user id (as tokens carry it).
-        #[arg(long)]
-        id: i64,
+        #[arg(
+            long,
+            required_unless_present = "username",
+            conflicts_with = "username",
+            requires = "name"
+        )]
+        id: Option<i64>,
         /// The display name.
-        #[arg(long)]
-        name: String,
+        #[arg(long, requires = "id")]
+        name: Option<String>,
+        /// A Mattermost login name (3–22 of `a-z0-9.-_`, starting with a letter).
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        /// The Mattermost account's password (at least 5 characters), stored as an Argon2 hash.
+        #[arg(long, requires = "username")]
+        password: Option<String>,
+        /// The Mattermost account's email (also accepted as `login_id`).
+        #[arg(long, requires = "username", default_value = "")]
+        email: String,
     },
 }
 
@@ -102,6 +118,36 @@ pub fn user_add(config: &Config, id: i64, name: &str) -> Result<String, CliError
     let mut conn = db.blocking_conn().map_err(failed)?;
     crate::db::user::upsert(&mut conn, id, &name).map_err(failed)?;
     Ok(format!("user {id} is {name}"))
+}
+
+/// `user add --username --password`: creates a Mattermost account (or sets its password).
+pub fn mattermost_user_add(
+    config: &Config,
+    username: &str,
+    password: &str,
+    email: &str,
+) -> Result<String, CliError> {
+    use crate::services::mattermost::users::{add_user, NewUser};
+    let failed = |e: crate::error::DbError| CliError::Failed(e.to_string());
+    let db = Db::connect(config).map_err(failed)?;
+    let mut conn = db.blocking_conn().map_err(failed)?;
+    let new = NewUser {
+        username: username.to_string(),
+        password: password.to_string(),
+        email: email.to_string(),
+    };
+    let (user, created) = add_user(&mut conn, &new).map_err(|e| CliError::Failed(e.message))?;
+    Ok(if created {
+        format!(
+            "mattermost user {} created with id {}",
+            user.username, user.id
+        )
+    } else {
+        format!(
+            "mattermost user {} ({}): password set",
+            user.username, user.id
+        )
+    })
 }
 
 /// `migrate`: applies migrations and reports how many ran (the URL printed without its

@@ -13,7 +13,7 @@
 //! | [`cli`] | `serve`, `migrate`, `token` |
 //! | [`auth`] | JWT claims and token sources, secret bootstrap, Origin allow-list |
 //! | [`db`] | diesel over SQLite or PostgreSQL; `Db::run` is the only door to blocking queries |
-//! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions, rooms, registry, presence, catch-up, limits |
+//! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions (late authentication, per-connection sequences, parking for resumes), rooms, registry, presence, catch-up, limits |
 //! | [`relay`] | carrying events between nodes: in-process bus or Redis, envelope format, shared presence |
 //! | [`services`] | one function per operation, shared by REST and WebSocket |
 //! | [`dialects`] | the protocols, one folder each |

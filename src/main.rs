@@ -25,8 +25,24 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate => cli::migrate(&config).map(|msg| println!("{msg}")),
         Command::User {
-            action: cli::UserCommand::Add { id, name },
-        } => cli::user_add(&config, id, &name).map(|msg| println!("{msg}")),
+            action:
+                cli::UserCommand::Add {
+                    id,
+                    name,
+                    username,
+                    password,
+                    email,
+                },
+        } => match (id, name, username, password) {
+            (Some(id), Some(name), _, _) => cli::user_add(&config, id, &name),
+            (_, _, Some(username), Some(password)) => {
+                cli::mattermost_user_add(&config, &username, &password, &email)
+            }
+            _ => Err(cli::CliError::Usage(
+                "give --id and --name, or --username and --password".into(),
+            )),
+        }
+        .map(|msg| println!("{msg}")),
         Command::Token {
             user_id,
             name,

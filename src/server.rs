@@ -115,8 +115,9 @@ async fn serve(
 }
 
 /// Opens the database, resolves the secret, starts the relay (Redis when configured and no
-/// in-process bus is given) and the registry, once per node.
-fn build_state(
+/// in-process bus is given) and the registry, once per node. (Also what the hub's own session
+/// tests build a node from.)
+pub(crate) fn build_state(
     config: Config,
     bus: Option<LocalBus>,
     shutdown: watch::Receiver<bool>,

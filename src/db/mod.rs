@@ -8,6 +8,7 @@
 
 pub mod chat_message;
 pub mod guitar;
+pub mod mattermost;
 pub mod messages;
 pub mod schema;
 pub mod user;

@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod chat;
 pub mod guitar;
+pub mod mattermost;
 pub mod messages;
 
 use actix_web::web::ServiceConfig;
@@ -15,6 +16,8 @@ use crate::state::AppState;
 pub struct Shared {
     /// The chat dialect's batching writer.
     pub chat_store: actix::Addr<chat::store::ChatStore>,
+    /// Mattermost users connected to this node (their automatic status).
+    pub mattermost_online: std::sync::Arc<mattermost::ws::online::Online>,
 }
 
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
@@ -24,6 +27,7 @@ pub fn start(state: &AppState) -> Shared {
     messages::start(state);
     Shared {
         chat_store: chat::start(state),
+        mattermost_online: Default::default(),
     }
 }
 
@@ -32,5 +36,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
     broadcast::routes(cfg);
     chat::routes(cfg);
     guitar::routes(cfg);
+    mattermost::routes(cfg);
     messages::routes(cfg);
 }

@@ -12,6 +12,7 @@ use actix::prelude::*;
 
 use super::catch_up::CatchUp;
 use super::event::{Event, Target};
+use super::parking::Parking;
 use super::registry::{DeliverLocal, HubError, PublishTopic, RegisterCatchUp, Registry};
 use super::topic::Topic;
 use crate::metrics::Metrics;
@@ -23,6 +24,8 @@ pub struct Hub {
     registry: Addr<Registry>,
     metrics: Arc<Metrics>,
     node: NodeId,
+    /// Connections kept for their clients to resume.
+    parking: Parking,
 }
 
 impl Hub {
@@ -32,6 +35,7 @@ impl Hub {
             registry,
             metrics,
             node,
+            parking: Parking::default(),
         }
     }
 
@@ -70,6 +74,11 @@ impl Hub {
     pub fn register_catch_up(&self, namespace: &'static str, source: Arc<dyn CatchUp>) {
         // At start, before any traffic: the mailbox has room.
         let _ = self.send(RegisterCatchUp { namespace, source });
+    }
+
+    /// This node's parked connections, which a reconnecting client's session resumes.
+    pub fn parking(&self) -> &Parking {
+        &self.parking
     }
 
     /// The registry, for the hub's own session code.

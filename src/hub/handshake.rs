@@ -3,6 +3,7 @@
 //! any upgrade, and is counted by reason.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -93,18 +94,62 @@ pub async fn upgrade<D: Dialect>(
     anonymous_name: &str,
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
+    let authenticated = identity.is_some();
+    let user = identity.as_ref().map(|i| UserRef::user(i.id, &i.name));
+    let opening = Opening {
+        identity,
+        user,
+        authenticated,
+        anonymous_name,
+        auth_deadline: None,
+        max_frame_bytes: state.config.max_frame_bytes,
+    };
+    upgrade_with(req, payload, state, opening, dialect).await
+}
+
+/// How a connection opens, for dialects that need more than [`upgrade`] says.
+pub struct Opening<'a> {
+    /// The token identity, when a JWT named the user.
+    pub identity: Option<Identity>,
+    /// Who the connection is, when known at the handshake (by a token or a dialect's own
+    /// credentials); `None` starts it anonymous.
+    pub user: Option<UserRef>,
+    /// Whether `user` is authenticated (false: the session may authenticate later with
+    /// [`super::SessionCore::authenticate`]).
+    pub authenticated: bool,
+    /// The name of an anonymous connection.
+    pub anonymous_name: &'a str,
+    /// Closes the connection (1008) if it has not authenticated this long after opening.
+    pub auth_deadline: Option<Duration>,
+    /// The largest message the client may send (its protocol's limit; `HUB_MAX_FRAME_BYTES`
+    /// by default); larger ones close the connection with 1009.
+    pub max_frame_bytes: usize,
+}
+
+/// Takes a quota place (the user's too, when authenticated) and upgrades the request to a
+/// session speaking `dialect`, opened as `opening` says.
+pub async fn upgrade_with<D: Dialect>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    opening: Opening<'_>,
+    dialect: D,
+) -> Result<HttpResponse, ApiError> {
     let client = client_ip(req, &state.config.trusted_proxies);
-    let permit = state
-        .limits
-        .acquire(identity.as_ref().map(|i| i.id), client)?;
-    if let Some(identity) = &identity {
+    let quota_key = opening
+        .user
+        .as_ref()
+        .filter(|_| opening.authenticated)
+        .map(|u| u.key.clone());
+    let permit = state.limits.acquire(quota_key, client)?;
+    // Only after the quota: a refused handshake writes nothing.
+    if let Some(identity) = &opening.identity {
         remember(state, identity).await?;
     }
     let conn = ConnId::next();
-    let user = match &identity {
-        Some(i) => UserRef::user(i.id, &i.name),
-        None => UserRef::anonymous(conn, anonymous_name),
-    };
+    let user = opening
+        .user
+        .unwrap_or_else(|| UserRef::anonymous(conn, opening.anonymous_name));
     let abort = req
         .conn_data::<ConnAbort>()
         .cloned()
@@ -114,7 +159,9 @@ pub async fn upgrade<D: Dialect>(
     let response =
         transport::upgrade(req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let parts = Parts {
-        identity,
+        identity: opening.identity,
+        authenticated: opening.authenticated,
+        auth_deadline: opening.auth_deadline,
         user,
         conn,
         abort,
@@ -123,7 +170,7 @@ pub async fn upgrade<D: Dialect>(
         out,
     };
     let session = Session::new(state.clone(), parts, dialect);
-    let inbound = Inbound::new(payload, state.config.max_frame_bytes);
+    let inbound = Inbound::new(payload, opening.max_frame_bytes);
     Session::create(move |ctx| {
         ctx.add_stream(inbound);
         session

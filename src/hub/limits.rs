@@ -42,14 +42,15 @@ impl<K: Hash + Eq + Clone> Counter<K> {
 
 /// Connection quotas per user and per client address (`HUB_MAX_CONN_PER_USER`, `_PER_IP`).
 pub struct ConnLimits {
-    per_user: Counter<i64>,
+    /// Keyed by presence key (the user id as text), so users of every dialect count alike.
+    per_user: Counter<Arc<str>>,
     per_ip: Counter<IpAddr>,
 }
 
 /// A connection's place in the quotas; dropping it frees the place.
 pub struct ConnPermit {
     limits: Arc<ConnLimits>,
-    user: Option<i64>,
+    user: Option<Arc<str>>,
     ip: Option<IpAddr>,
 }
 
@@ -71,7 +72,7 @@ impl ConnLimits {
     /// Takes a place for a connection, or refuses with 429.
     pub fn acquire(
         self: &Arc<Self>,
-        user: Option<i64>,
+        user: Option<Arc<str>>,
         ip: Option<IpAddr>,
     ) -> Result<ConnPermit, ApiError> {
         if let Some(ip) = ip {
@@ -81,21 +82,31 @@ impl ConnLimits {
                 ));
             }
         }
-        if let Some(user) = user {
-            if !self.per_user.try_take(&user) {
-                if let Some(ip) = ip {
-                    self.per_ip.give_back(&ip);
-                }
-                return Err(ApiError::TooMany(
-                    "too many connections for this user".into(),
-                ));
-            }
-        }
-        Ok(ConnPermit {
+        let mut permit = ConnPermit {
             limits: self.clone(),
-            user,
+            user: None,
             ip,
-        })
+        };
+        if let Some(user) = user {
+            // On refusal the permit drops here and gives the address's place back.
+            permit.take_user(user)?;
+        }
+        Ok(permit)
+    }
+}
+
+impl ConnPermit {
+    /// Takes a place in `user`'s quota for a connection that authenticated after it opened;
+    /// 429 when the user has no place left. A permit holds at most one user's place: a
+    /// second call is refused.
+    pub fn take_user(&mut self, user: Arc<str>) -> Result<(), ApiError> {
+        if self.user.is_some() || !self.limits.per_user.try_take(&user) {
+            return Err(ApiError::TooMany(
+                "too many connections for this user".into(),
+            ));
+        }
+        self.user = Some(user);
+        Ok(())
     }
 }
 
@@ -164,16 +175,28 @@ mod tests {
     fn permits_free_their_place_and_maps_shrink() {
         let limits = Arc::new(ConnLimits::new(2, 3));
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let a = limits.acquire(Some(1), Some(ip)).unwrap();
-        let _b = limits.acquire(Some(1), Some(ip)).unwrap();
-        assert!(limits.acquire(Some(1), Some(ip)).is_err());
-        let _c = limits.acquire(Some(2), Some(ip)).unwrap();
-        assert!(limits.acquire(Some(3), Some(ip)).is_err());
+        let a = limits.acquire(Some("1".into()), Some(ip)).unwrap();
+        let _b = limits.acquire(Some("1".into()), Some(ip)).unwrap();
+        assert!(limits.acquire(Some("1".into()), Some(ip)).is_err());
+        let _c = limits.acquire(Some("2".into()), Some(ip)).unwrap();
+        assert!(limits.acquire(Some("3".into()), Some(ip)).is_err());
         drop(a);
-        assert!(limits.acquire(Some(1), Some(ip)).is_ok());
+        assert!(limits.acquire(Some("1".into()), Some(ip)).is_ok());
         drop((_b, _c));
         assert!(limits.per_ip.counts.lock().unwrap().is_empty());
         assert!(limits.per_user.counts.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_connection_takes_its_user_place_when_it_authenticates() {
+        let limits = Arc::new(ConnLimits::new(1, 5));
+        let mut first = limits.acquire(None, None).unwrap();
+        first.take_user("u".into()).unwrap();
+        assert!(first.take_user("v".into()).is_err(), "one user per permit");
+        let mut second = limits.acquire(None, None).unwrap();
+        assert!(second.take_user("u".into()).is_err(), "u is at its quota");
+        drop(first);
+        second.take_user("u".into()).unwrap();
     }
 
     #[test]

@@ -8,16 +8,20 @@
 
 pub mod catch_up;
 pub mod conn;
+#[cfg(test)]
+mod contract_tests;
 pub mod event;
 pub mod frame;
 pub mod handle;
 pub mod handshake;
 pub mod inbox;
 pub mod limits;
+pub mod parking;
 pub mod presence;
 pub mod registry;
 pub mod room;
 pub mod seen;
+pub mod sequence;
 pub mod session;
 pub mod topic;
 pub mod transport;

@@ -7,7 +7,9 @@
 //! outbound queue; past `HUB_SLOW_CONSUMER_BYTES` the session closes with 4102 and, when even
 //! the close cannot be written, resets the connection. Dialects see [`Ctx`] only through the
 //! helpers here (`send`, `write_event`, `close`, `join`, `publish`) plus `ctx.wait`/`ctx.spawn`
-//! for ordered async work.
+//! for ordered async work; protocols that authenticate after opening, number their events per
+//! connection or resume dropped connections use the helpers of `session/contract.rs`
+//! (`authenticate`, `enable_sequence`, `write_sequenced`, `resume_sequence`, `park`).
 //!
 //! Lifecycle: `started` sets the bounded mailbox, heartbeat, token expiry and shutdown watch,
 //! then lets the dialect join its rooms; `stopped` leaves every room it joined — the same
@@ -28,9 +30,12 @@ use super::inbox::Inbox;
 use super::limits::{ConnPermit, RateVerdict, RateWindow};
 use super::registry::{HubError, JoinTopic};
 use super::room::{Deliver, Join, Joined, Leave, Member, Publish, Room};
+use super::sequence::Sequence;
 use super::topic::Topic;
 use super::transport::{InboundItem, Outbound, Pushed};
-use crate::auth::{unix_now, Identity};
+
+mod contract;
+use crate::auth::Identity;
 use crate::error::CloseCode;
 use crate::state::AppState;
 
@@ -72,6 +77,10 @@ pub trait Dialect: Sized + Unpin + 'static {
 
     /// The dialect's in-socket error frame, used by the core for rate-limit refusals.
     fn error_frame(&self, code: &str, reason: &str) -> String;
+
+    /// The connection has ended, whichever way: release what the dialect keeps outside the
+    /// session (counts, parked state). Rooms are left by the core.
+    fn stopped(&mut self, _core: &mut SessionCore) {}
 }
 
 /// Dialect-independent state of one connection.
@@ -80,18 +89,26 @@ pub struct SessionCore {
     pub conn: ConnId,
     /// Who this connection is, as presence sees it.
     pub user: UserRef,
-    /// The verified token identity; `None` for anonymous connections.
+    /// The verified token identity; `None` for anonymous connections and for those that
+    /// authenticate after opening (see [`SessionCore::authenticate`]).
     pub identity: Option<Identity>,
     /// Shared services.
     pub state: AppState,
+    /// Whether the connection is someone's: from the handshake, or since
+    /// [`SessionCore::authenticate`]. Set once.
+    authenticated: bool,
+    /// Closes a connection still unauthenticated this long after opening.
+    auth_deadline: Option<Duration>,
+    /// Per-connection event numbers and the recent events, for dialects that use them.
+    sequence: Option<Sequence>,
     /// Rooms joined, left again when the session stops.
     rooms: Vec<(Topic, Addr<Room>)>,
     /// Last time anything arrived from the client (frames, pings, pongs).
     last_heard: Instant,
     rate: RateWindow,
     abort: ConnAbort,
-    /// Held for the connection's lifetime; dropping it frees the quota place.
-    _permit: ConnPermit,
+    /// Held for the connection's lifetime; dropping it frees the quota places.
+    permit: ConnPermit,
     /// Frames on their way to the socket.
     out: Outbound,
     /// Since when more than `HUB_SLOW_CONSUMER_BYTES` have been waiting, if they are.
@@ -119,6 +136,8 @@ pub struct Session<D: Dialect> {
 /// What the handshake established about a connection.
 pub(super) struct Parts {
     pub identity: Option<Identity>,
+    pub authenticated: bool,
+    pub auth_deadline: Option<Duration>,
     pub user: UserRef,
     pub conn: ConnId,
     pub abort: ConnAbort,
@@ -137,11 +156,14 @@ impl<D: Dialect> Session<D> {
                 user: parts.user,
                 identity: parts.identity,
                 state,
+                authenticated: parts.authenticated,
+                auth_deadline: parts.auth_deadline,
+                sequence: None,
                 rooms: Vec::new(),
                 last_heard: Instant::now(),
                 rate,
                 abort: parts.abort,
-                _permit: parts.permit,
+                permit: parts.permit,
                 out: parts.out,
                 backed_up_since: None,
                 close_code: None,
@@ -183,11 +205,19 @@ impl SessionCore {
     where
         A: Actor<Context = Context<A>>,
     {
+        self.write_parts(ctx, [frame]);
+    }
+
+    /// Queues one frame given in parts; see [`SessionCore::write`].
+    fn write_parts<A>(&mut self, ctx: &mut Context<A>, parts: impl IntoIterator<Item = Bytes>)
+    where
+        A: Actor<Context = Context<A>>,
+    {
         if self.closing {
             return;
         }
         let config = &self.state.config;
-        match self.out.push(frame) {
+        match self.out.push_parts(parts) {
             Pushed::Gone => ctx.stop(),
             Pushed::Queued(bytes) if bytes <= config.slow_consumer_bytes => {
                 self.backed_up_since = None;
@@ -363,10 +393,14 @@ impl<D: Dialect> Actor for Session<D> {
         );
         ctx.run_interval(core.state.config.heartbeat_interval, SessionCore::heartbeat);
         if let Some(identity) = &core.identity {
-            let left = Duration::from_secs((identity.exp - unix_now()).max(0) as u64);
-            ctx.run_later(left, |act, ctx| {
-                act.core
-                    .close(ctx, CloseCode::TokenExpired, "token expired");
+            SessionCore::expire_at(ctx, identity.exp);
+        }
+        if let (false, Some(deadline)) = (core.authenticated, core.auth_deadline) {
+            ctx.run_later(deadline, |act, ctx| {
+                if !act.core.authenticated {
+                    act.core
+                        .close(ctx, CloseCode::Policy, "authentication required");
+                }
             });
         }
         let mut shutdown = core.state.shutdown.clone();
@@ -383,6 +417,7 @@ impl<D: Dialect> Actor for Session<D> {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.dialect.stopped(&mut self.core);
         let core = &mut self.core;
         core.leave_rooms();
         // The body ends after what is queued, and the HTTP server then closes the connection.

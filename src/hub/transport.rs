@@ -33,7 +33,11 @@ use super::frame::{Decoded, Decoder, Violation};
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Bytes>,
+    /// Byte strings to write, each marked whether it ends a frame (a frame may be queued in
+    /// parts that share memory with other frames: see [`Outbound::push_parts`]).
+    frames: VecDeque<(Bytes, bool)>,
+    /// The HTTP layer took the first part of a frame whose other parts are still queued.
+    mid_frame: bool,
     bytes: usize,
     waker: Option<Waker>,
     /// No more frames will be pushed: the body ends once the queue is empty.
@@ -57,6 +61,12 @@ pub enum Pushed {
 impl Outbound {
     /// Queues a frame for writing.
     pub fn push(&self, frame: Bytes) -> Pushed {
+        self.push_parts(std::iter::once(frame))
+    }
+
+    /// Queues one frame given in parts (a header, a body shared with other frames, a tail of
+    /// per-connection bytes), written back to back and never separated.
+    pub fn push_parts(&self, parts: impl IntoIterator<Item = Bytes>) -> Pushed {
         let mut q = self.0.borrow_mut();
         if q.gone {
             return Pushed::Gone;
@@ -64,8 +74,12 @@ impl Outbound {
         if q.finished {
             return Pushed::Queued(q.bytes);
         }
-        q.bytes += frame.len();
-        q.frames.push_back(frame);
+        let mut parts = parts.into_iter().peekable();
+        while let Some(part) = parts.next() {
+            q.bytes += part.len();
+            let last = parts.peek().is_none();
+            q.frames.push_back((part, last));
+        }
         if let Some(w) = q.waker.take() {
             w.wake();
         }
@@ -74,12 +88,20 @@ impl Outbound {
 
     /// Drops what is queued and not yet taken by the HTTP layer, and queues `frame` instead:
     /// for a reader that is being dropped, whose close should not wait behind what it will
-    /// never read.
+    /// never read. The rest of a frame already begun on the wire is kept.
     pub fn replace_with(&self, frame: Bytes) {
         {
             let mut q = self.0.borrow_mut();
-            q.frames.clear();
-            q.bytes = 0;
+            let keep = if q.mid_frame {
+                q.frames
+                    .iter()
+                    .position(|(_, last)| *last)
+                    .map_or(0, |i| i + 1)
+            } else {
+                0
+            };
+            q.frames.truncate(keep);
+            q.bytes = q.frames.iter().map(|(b, _)| b.len()).sum();
         }
         self.push(frame);
     }
@@ -107,8 +129,9 @@ impl Stream for OutboundBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut q = self.0.borrow_mut();
-        if let Some(frame) = q.frames.pop_front() {
+        if let Some((frame, last)) = q.frames.pop_front() {
             q.bytes -= frame.len();
+            q.mid_frame = !last;
             return Poll::Ready(Some(Ok(frame)));
         }
         if q.finished {
@@ -213,5 +236,19 @@ mod tests {
         assert!(body.next().await.is_none());
         drop(body);
         assert_eq!(out.push(Bytes::from_static(b"d")), Pushed::Gone);
+    }
+
+    #[actix_web::test]
+    async fn a_frame_in_parts_is_never_cut_by_a_replacement() {
+        let (out, mut body) = outbound();
+        let parts = [b"h" as &[u8], b"body", b"t"].map(Bytes::from_static);
+        out.push_parts(parts.clone());
+        out.push_parts(parts);
+        assert_eq!(body.next().await.unwrap().unwrap(), "h");
+        out.replace_with(Bytes::from_static(b"close"));
+        assert_eq!(out.queued(), 10);
+        for expected in ["body", "t", "close"] {
+            assert_eq!(body.next().await.unwrap().unwrap(), expected);
+        }
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod chat;
 pub mod guitar;
+pub mod mattermost;
 pub mod messages;

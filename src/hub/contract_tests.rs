@@ -1,0 +1,165 @@
+//! The session contract every dialect builds on, tried with a protocol of the test's own over a
+//! real socket: a connection that opens unauthenticated and authenticates later (once, with the
+//! user's quota then applied), is closed when it never does, and numbers its events with the
+//! number spliced around each event's shared body.
+
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytestring::ByteString;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::event::{Event, UserRef};
+use super::handshake::{upgrade_with, Opening};
+use super::session::{Ctx, Dialect, SessionCore};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `auth NAME` authenticates as NAME; `echo X` answers `{"echo":"X"}` as a numbered event.
+struct Toy;
+
+impl Dialect for Toy {
+    const NAME: &'static str = "toy";
+
+    fn started(&mut self, _: &mut SessionCore, _: &mut Ctx<Self>) {}
+
+    fn text(&mut self, text: ByteString, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        if let Some(name) = text.strip_prefix("auth ") {
+            let user = UserRef {
+                key: name.into(),
+                id: None,
+                name: name.into(),
+            };
+            let far = crate::auth::unix_now() + 3600;
+            match core.authenticate(ctx, user, far) {
+                Ok(()) => {
+                    core.enable_sequence(8);
+                    core.send(ctx, "ok");
+                }
+                Err(ApiError::TooMany(_)) => core.send(ctx, "429"),
+                Err(_) => core.send(ctx, "refused"),
+            }
+        } else if let Some(word) = text.strip_prefix("echo ") {
+            if !core.is_authenticated() {
+                return core.send(ctx, "unauthenticated");
+            }
+            core.write_sequenced(ctx, &Event::json(&serde_json::json!({ "echo": word })));
+        }
+    }
+
+    fn error_frame(&self, code: &str, _: &str) -> String {
+        code.to_string()
+    }
+}
+
+async fn open(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let opening = Opening {
+        identity: None,
+        user: None,
+        authenticated: false,
+        anonymous_name: "nobody",
+        auth_deadline: Some(Duration::from_millis(300)),
+        max_frame_bytes: 64,
+    };
+    upgrade_with(&req, payload, &state, opening, Toy).await
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_text(ws: &mut Client) -> String {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("readable");
+        match msg {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+async fn next_close(ws: &mut Client) -> u16 {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => return f.code.into(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn sessions_authenticate_late_once_within_quota_and_number_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let config = crate::config::Config::from_lookup(|k| match k {
+        "DATABASE_URL" => Some(db.clone()),
+        "JWT_SECRET" => Some("contract-test-secret".into()),
+        "HUB_MAX_CONN_PER_USER" => Some("1".into()),
+        "HUB_ROOM_THREADS" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (_down, down_rx) = tokio::sync::watch::channel(false);
+    let state = crate::server::build_state(config, None, down_rx).unwrap();
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/toy", web::get().to(open))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let handle = server.run();
+    let stop = handle.handle();
+    actix_web::rt::spawn(handle);
+    let url = format!("ws://{addr}/toy");
+
+    // Never authenticates: closed at the deadline with 1008.
+    let (mut idle, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    idle.send(Message::text("echo early")).await.unwrap();
+    assert_eq!(next_text(&mut idle).await, "unauthenticated");
+    assert_eq!(next_close(&mut idle).await, 1008);
+
+    // Authenticates once; events are numbered from 0 with the number spliced in.
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    ws.send(Message::text("auth ann")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "ok");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ws.send(Message::text("auth bob")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "refused", "identity is set once");
+    for (i, word) in ["a", "b", "c"].into_iter().enumerate() {
+        ws.send(Message::text(format!("echo {word}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_text(&mut ws).await,
+            format!(r#"{{"echo":"{word}","seq":{i}}}"#)
+        );
+    }
+
+    // The user's quota (1) applies when a second connection authenticates as ann.
+    let (mut again, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    again.send(Message::text("auth ann")).await.unwrap();
+    assert_eq!(next_text(&mut again).await, "429");
+
+    // The protocol's own frame limit (64 bytes) applies: 1009.
+    again
+        .send(Message::text(format!("echo {}", "x".repeat(80))))
+        .await
+        .unwrap();
+    assert_eq!(next_close(&mut again).await, 1009);
+    stop.stop(false).await;
+}
