@@ -103,7 +103,7 @@ async fn sessions_authenticate_late_once_within_quota_and_number_their_events() 
     let db = format!("sqlite://{}", dir.path().join("hub.db").display());
     let config = crate::config::Config::from_lookup(|k| match k {
         "DATABASE_URL" => Some(db.clone()),
-        "JWT_SECRET" => Some("contract-test-secret".into()),
+        "JWT_SECRET" => Some("contract-test-secret-of-32-bytes-or-more".into()),
         "HUB_MAX_CONN_PER_USER" => Some("1".into()),
         "HUB_ROOM_THREADS" => Some("1".into()),
         _ => None,

@@ -41,7 +41,7 @@ export async function startHub() {
     ...process.env,
     HUB_BIND: `127.0.0.1:${port}`,
     DATABASE_URL: `sqlite://${join(dir, 'hub.db')}`,
-    JWT_SECRET: 'mattermost-client-test-secret',
+    JWT_SECRET: 'mattermost-client-test-secret-32-bytes+',
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   const child = spawn(HUB_BIN, ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
