@@ -309,7 +309,7 @@ fn shapes(args: &Args) -> Result<(String, Shape), String> {
 }
 
 /// Runs the workload.
-pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
+pub async fn run(url: &str, peer: &str, pids: &[u32], args: Args) -> Result<Report, String> {
     if args.rooms == 0 || args.publishers < args.rooms {
         return Err("need at least one room and one publisher per room".into());
     }
@@ -392,7 +392,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
         Some(rate) => (rate * args.duration).round() as u64,
         None => args.messages,
     };
-    let clock = Clock::start(pid);
+    let clock = Clock::start(pids);
     let first_send = now_nanos();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.timeout);

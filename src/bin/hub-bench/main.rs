@@ -37,9 +37,10 @@ struct Cli {
     /// Base URL of the server, e.g. ws://127.0.0.1:8000.
     #[arg(long, default_value = "ws://127.0.0.1:8000", global = true)]
     url: String,
-    /// The server's PID, for its CPU and memory from /proc.
-    #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    /// The server's PID, for its CPU and memory from /proc; several (repeated or
+    /// comma-separated) are summed, one per node.
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Name of the server in the report.
     #[arg(long, default_value = "server", global = true)]
     peer: String,
@@ -67,10 +68,10 @@ async fn main() {
     let cli = Cli::parse();
     let url = cli.url.trim_end_matches('/');
     let result = match cli.workload {
-        Workload::Fanout(args) => fanout::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Idle(args) => idle::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Pairs(args) => pairs::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Messages(args) => messages::run(url, &cli.peer, cli.server_pid, args).await,
+        Workload::Fanout(args) => fanout::run(url, &cli.peer, &cli.server_pid, args).await,
+        Workload::Idle(args) => idle::run(url, &cli.peer, &cli.server_pid, args).await,
+        Workload::Pairs(args) => pairs::run(url, &cli.peer, &cli.server_pid, args).await,
+        Workload::Messages(args) => messages::run(url, &cli.peer, &cli.server_pid, args).await,
     };
     match result {
         Ok(report) => report.print(),

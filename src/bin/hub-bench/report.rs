@@ -48,22 +48,31 @@ impl Latencies {
     }
 }
 
-/// Samples of the server and of the generator at the start of the measured phase.
+/// Microseconds as milliseconds.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Samples of the server (every node of it) and of the generator at the start of the measured
+/// phase.
 pub struct Clock {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     started: Instant,
-    server: Sample,
+    /// One per server PID.
+    server: Vec<Sample>,
     generator: Sample,
+    cores: Vec<(u64, u64)>,
 }
 
 impl Clock {
-    /// Starts the measured phase.
-    pub fn start(pid: Option<u32>) -> Self {
+    /// Starts the measured phase; `pids` are the server's processes (none: no server columns).
+    pub fn start(pids: &[u32]) -> Self {
         Self {
-            pid,
+            pids: pids.to_vec(),
             started: Instant::now(),
-            server: procfs::sample(pid),
+            server: pids.iter().map(|&p| procfs::sample(Some(p))).collect(),
             generator: procfs::sample(None),
+            cores: procfs::cores(),
         }
     }
 
@@ -72,16 +81,24 @@ impl Clock {
         self.started.elapsed()
     }
 
-    /// Fills the report's CPU, memory and duration fields at the end of the measured phase.
+    /// Fills the report's CPU, memory and duration fields at the end of the measured phase:
+    /// the server's are summed over its PIDs.
     pub fn stop(&self, report: &mut Report) {
         let elapsed = self.started.elapsed();
-        let server = procfs::sample(self.pid);
+        let server: Vec<Sample> = self.pids.iter().map(|&p| procfs::sample(Some(p))).collect();
         let generator = procfs::sample(None);
         report.seconds = elapsed.as_secs_f64();
-        report.server_cpu_pct = procfs::cpu_pct(self.server, server, elapsed);
+        report.server_cpu_pct_each = self
+            .server
+            .iter()
+            .zip(&server)
+            .map(|(&a, &b)| procfs::cpu_pct(a, b, elapsed))
+            .collect();
+        report.server_cpu_pct = report.server_cpu_pct_each.iter().sum();
         report.generator_cpu_pct = procfs::cpu_pct(self.generator, generator, elapsed);
-        report.server_rss_kib = server.rss_kib;
-        report.server_peak_rss_kib = server.hwm_kib;
+        report.server_rss_kib = server.iter().map(|s| s.rss_kib).sum();
+        report.server_peak_rss_kib = server.iter().map(|s| s.hwm_kib).sum();
+        report.cores_busy_pct = procfs::cores_busy_pct(&self.cores, &procfs::cores());
     }
 }
 
@@ -120,14 +137,19 @@ pub struct Report {
     pub p999_ms: f64,
     /// Largest latency, milliseconds.
     pub max_ms: f64,
-    /// Server CPU during the measured phase, percent of one core.
+    /// Server CPU during the measured phase, percent of one core (summed over its nodes).
     pub server_cpu_pct: f64,
+    /// The same for each server PID, in the order given.
+    pub server_cpu_pct_each: Vec<f64>,
     /// Generator CPU during the measured phase, percent of one core (near 100: the generator
     /// may have been the limit).
     pub generator_cpu_pct: f64,
-    /// Server resident memory at the end, KiB.
+    /// Percent of each core of the machine that was busy during the measured phase, whatever
+    /// ran on it (with the server pinned to one core: its Redis and database too).
+    pub cores_busy_pct: Vec<f64>,
+    /// Server resident memory at the end, KiB (summed over its nodes).
     pub server_rss_kib: u64,
-    /// Server peak resident memory, KiB.
+    /// Server peak resident memory, KiB (the sum of each node's peak).
     pub server_peak_rss_kib: u64,
     /// Server resident memory added per open connection (idle workload), KiB.
     pub rss_per_conn_kib: f64,
@@ -144,7 +166,6 @@ impl Report {
         if h.is_empty() {
             return;
         }
-        let ms = |v: u64| v as f64 / 1000.0;
         self.p50_ms = ms(h.value_at_quantile(0.5));
         self.p90_ms = ms(h.value_at_quantile(0.9));
         self.p99_ms = ms(h.value_at_quantile(0.99));
@@ -198,12 +219,28 @@ impl Report {
         } else {
             println!("│ rss/conn     {:>9.1} KiB", self.rss_per_conn_kib);
         }
+        let each = if self.server_cpu_pct_each.len() > 1 {
+            let parts: Vec<String> = self
+                .server_cpu_pct_each
+                .iter()
+                .map(|c| format!("{c:.0}%"))
+                .collect();
+            format!(" ({})", parts.join(" + "))
+        } else {
+            String::new()
+        };
+        let cores: Vec<String> = self
+            .cores_busy_pct
+            .iter()
+            .map(|c| format!("{c:.0}%"))
+            .collect();
         println!(
-            "└ server cpu {:.0}%  rss {} KiB (peak {})   generator cpu {:.0}%",
+            "└ server cpu {:.0}%{each}  rss {} KiB (peak {})   generator cpu {:.0}%   cores busy {}",
             self.server_cpu_pct,
             self.server_rss_kib,
             self.server_peak_rss_kib,
-            self.generator_cpu_pct
+            self.generator_cpu_pct,
+            cores.join(" ")
         );
         println!(
             "{}",
