@@ -27,6 +27,19 @@ impl Default for Latencies {
 }
 
 impl Latencies {
+    /// One histogram holding everything in `parts`.
+    pub fn merged(parts: &[&Latencies]) -> Latencies {
+        let all = Latencies::default();
+        {
+            let mut h = all.0.lock().expect("histogram lock");
+            for part in parts {
+                // Same bounds on both sides: adding cannot fail.
+                let _ = h.add(&*part.0.lock().expect("histogram lock"));
+            }
+        }
+        all
+    }
+
     /// Records `now - sent` for each send time, in microseconds.
     pub fn record(&self, now_nanos: u64, sent: &[u64]) {
         let mut h = self.0.lock().expect("histogram lock");
@@ -123,8 +136,25 @@ pub struct Report {
     pub expected: u64,
     /// Deliveries received before the bound.
     pub deliveries: u64,
+    /// Expected deliveries not received before the bound.
+    pub lost: u64,
     /// Fraction of expected deliveries not received before the bound.
     pub loss: f64,
+    /// Servers (nodes) the connections were spread over.
+    pub nodes: usize,
+    /// With several nodes: deliveries expected to cross from a publisher's node to a
+    /// subscriber on another (included in `expected`).
+    pub relayed_expected: u64,
+    /// Of those, received (included in `deliveries`).
+    pub relayed_deliveries: u64,
+    /// Median latency of deliveries that crossed nodes, milliseconds.
+    pub relayed_p50_ms: f64,
+    /// 99th percentile latency of deliveries that crossed nodes, milliseconds.
+    pub relayed_p99_ms: f64,
+    /// Median latency of deliveries on the publisher's own node, milliseconds.
+    pub local_p50_ms: f64,
+    /// 99th percentile latency of deliveries on the publisher's own node, milliseconds.
+    pub local_p99_ms: f64,
     /// Deliveries per second, from the first send to the last delivery.
     pub deliveries_per_s: f64,
     /// Median send-to-receive latency, milliseconds.
@@ -173,10 +203,27 @@ impl Report {
         self.max_ms = ms(h.max());
     }
 
-    /// Fills `expected`, `deliveries` and `loss`.
+    /// Fills the relayed and local fields of a run over several nodes.
+    pub fn split(&mut self, local: &Latencies, relayed: &Latencies, expected: u64, got: u64) {
+        let quantiles = |l: &Latencies| {
+            let h = l.0.lock().expect("histogram lock");
+            if h.is_empty() {
+                (0.0, 0.0)
+            } else {
+                (ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)))
+            }
+        };
+        (self.local_p50_ms, self.local_p99_ms) = quantiles(local);
+        (self.relayed_p50_ms, self.relayed_p99_ms) = quantiles(relayed);
+        self.relayed_expected = expected;
+        self.relayed_deliveries = got;
+    }
+
+    /// Fills `expected`, `deliveries`, `lost` and `loss`.
     pub fn deliveries(&mut self, expected: u64, delivered: u64) {
         self.expected = expected;
         self.deliveries = delivered;
+        self.lost = expected.saturating_sub(delivered);
         self.loss = if expected == 0 {
             0.0
         } else {
@@ -216,6 +263,18 @@ impl Report {
                 "│ latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}",
                 self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
             );
+            if self.nodes > 1 {
+                println!(
+                    "│ {} nodes      relayed {} of {}: p50 {:.2} p99 {:.2}   local: p50 {:.2} p99 {:.2}",
+                    self.nodes,
+                    self.relayed_deliveries,
+                    self.relayed_expected,
+                    self.relayed_p50_ms,
+                    self.relayed_p99_ms,
+                    self.local_p50_ms,
+                    self.local_p99_ms
+                );
+            }
         } else {
             println!("│ rss/conn     {:>9.1} KiB", self.rss_per_conn_kib);
         }
