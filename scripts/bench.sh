@@ -136,18 +136,19 @@ start_server() {
       BIND=127.0.0.1:$port "${pin_server[@]}" node bench/peers/node-ws/server.js >"$log" 2>&1 &
       ;;
     django|django-redis)
-      local layer=memory
+      local layer=(CHANNEL_LAYER=memory)
       if [ "$1" = django-redis ]; then
         local rport; rport=$(free_port)
         "${pin_server[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
           >"$tmp/redis.log" 2>&1 &
         redis_pid=$!
-        layer=redis
-        export REDIS_URL=redis://127.0.0.1:$rport/0
+        # Given to daphne alone: exported, it stayed in the environment of every server started
+        # later, and the hub took it for its own REDIS_URL (a Redis stopped since).
+        layer=(CHANNEL_LAYER=redis "REDIS_URL=redis://127.0.0.1:$rport/0")
         for _ in $(seq 100); do listening "$rport" && break; sleep 0.05; done
       fi
       # PYTHONPATH rather than cd: $! must be the server's own PID, not a subshell's.
-      PYTHONPATH="$PWD/bench/peers/django" CHANNEL_LAYER=$layer \
+      env "${layer[@]}" PYTHONPATH="$PWD/bench/peers/django" \
         "${pin_server[@]}" "$venv/bin/daphne" -b 127.0.0.1 -p "$port" chatproj.asgi:application \
         >"$log" 2>&1 &
       ;;
