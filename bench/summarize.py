@@ -111,6 +111,8 @@ def targets(results):
     lines = ["### Targets (ratios measured in this run; reported, not asserted)", "",
              "| target | hub | peer | hub ÷ peer | met |", "|---|---:|---:|---:|---|"]
     for key, metric, peer, bound, kind in TARGETS:
+        if key not in results:
+            continue  # not run (--only)
         hub = results.get(key, {}).get("hub")
         other = results.get(key, {}).get(peer)
         want = f"{'≥' if kind == 'min' else '≤'} {bound}x {peer}"

@@ -3,6 +3,7 @@
 # in one run: the same generator (hub-bench) and the same chat protocol against every peer.
 #
 #   scripts/bench.sh [--quick] [--peers hub,minimal,node,django,django-redis] [--runs N]
+#                    [--only a,b,c,d,e,f,g]
 #
 # Peers: hub (release build; SQLite; stores every chat message), minimal (tokio-tungstenite
 # broadcast, bench/peers/minimal, the near-limit reference), node (ws, bench/peers/node-ws),
@@ -12,22 +13,25 @@
 # --runs times (3; 1 with --quick, which also uses smaller sizes) on a freshly started server,
 # the peers taking turns within each round, and the medians are reported. The hub alone also
 # runs its own dialects: (e') guitar pairs, (f) broadcast through a throw-away Redis and (g)
-# direct messages with read receipts. Every run is bounded in time; every process started here
-# is stopped by its PID. Results: target/bench/raw.jsonl (every run), target/bench/results.json
-# and results.md (medians, ratios), target/bench/chart.png (copied to bench/chart.png after a
-# full run of every peer); the tables are printed at the end.
+# direct messages with read receipts. --only picks workloads by letter (e includes e'). Every
+# run is bounded in time; every process started here is stopped by its PID. Results:
+# target/bench/raw.jsonl (every run), target/bench/results.json and results.md (medians,
+# ratios), target/bench/chart.png (copied to bench/chart.png after a full run of every peer and
+# workload); the tables are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=false
 peers="hub,minimal,node,django,django-redis"
 runs=""
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=true; shift ;;
     --peers) peers=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,6 +39,14 @@ if [ -z "$runs" ]; then
   if $quick; then runs=1; else runs=3; fi
 fi
 want() { [[ ",$peers," == *",$1,"* ]]; }
+# Whether workload $1 (a letter) is to run: all of them unless --only names some.
+picked() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+for w in ${only//,/ }; do
+  case "$w" in
+    a|b|c|d|e|f|g) ;;
+    *) echo "bench: unknown workload $w in --only (a to g)" >&2; exit 2 ;;
+  esac
+done
 out=target/bench
 venv=target/bench-venv
 mkdir -p "$out"
@@ -223,17 +235,19 @@ run_workload() {
 }
 
 measuring=$(date +%s)
-run_workload a_fanout_100 "${a[@]}"
-run_workload b_fanout_1000 "${b[@]}"
-run_workload c_latency_20 "${c[@]}"
-run_workload d_idle "${d[@]}"
-run_workload e_pairs_chat "${e[@]}"
-if want hub; then
+if picked a; then run_workload a_fanout_100 "${a[@]}"; fi
+if picked b; then run_workload b_fanout_1000 "${b[@]}"; fi
+if picked c; then run_workload c_latency_20 "${c[@]}"; fi
+if picked d; then run_workload d_idle "${d[@]}"; fi
+if picked e; then run_workload e_pairs_chat "${e[@]}"; fi
+if want hub && picked e; then
   # The same pairs over the hub's own guitar dialect: sessions created over REST, chord_change.
   token=$(JWT_SECRET=bench target/release/realtime-hub token --user-id 1 --name bench --ttl 1h)
   for run in $(seq "$runs"); do
     run_once hub e_pairs_guitar "$run" "${e[@]}" --protocol guitar --token "$token"
   done
+fi
+if want hub && picked f; then
   # The broadcast dialect (seeds/004) as Laravel uses it: PUBLISH to Redis, the hub fans out to
   # the channel's browsers. The publisher is a browser on the channel too; its echoes keep the
   # window, as in (a) and (b).
@@ -247,6 +261,8 @@ if want hub; then
   else
     echo "bench: no redis-server (apt-get install redis-server): skipping (f)" >&2
   fi
+fi
+if want hub && picked g; then
   # The messages dialect (seeds/000): messages posted over REST, read receipts over the socket.
   for run in $(seq "$runs"); do
     run_once hub g_messages "$run" "${g[@]}" --jwt-secret bench
@@ -258,7 +274,7 @@ echo "bench: measured in $(( $(date +%s) - measuring )) s"
 py=python3
 "$venv/bin/python" -c 'import matplotlib' 2>/dev/null && py=$venv/bin/python
 cat > "$out/meta.json" <<EOF
-{"quick": $quick, "runs": $runs, "peers": "$peers", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+{"quick": $quick, "runs": $runs, "peers": "$peers", "only": "$only", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
  "commit": "$commit",
  "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/"//g')", "cores": $(nproc),
  "pinned": $([ ${#pin_server[@]} -gt 0 ] && echo true || echo false),
@@ -267,7 +283,7 @@ cat > "$out/meta.json" <<EOF
 EOF
 "$py" bench/summarize.py "$out/raw.jsonl" "$out/meta.json" "$out/results.json" "$out/results.md" "$out/chart.png"
 # The committed chart shows a full run of every peer; a quick or partial run keeps its own.
-if ! $quick && [ "$peers" = "hub,minimal,node,django,django-redis" ] && [ -f "$out/chart.png" ]; then
+if ! $quick && [ -z "$only" ] && [ "$peers" = "hub,minimal,node,django,django-redis" ] && [ -f "$out/chart.png" ]; then
   cp "$out/chart.png" bench/chart.png
   echo "bench: chart copied to bench/chart.png"
 fi
