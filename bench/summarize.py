@@ -139,9 +139,9 @@ def nodes_tables(results):
                     f"{r['generator_cpu_pct']:.0f}% | {rate} | {lat} |")
         hub, dj = two.get("hub"), two.get("django-redis")
         if hub and dj:
-            lines += ["", f"Two nodes, hub ÷ django-redis: deliveries/s "
-                          f"{fmt_ratio(ratio(hub['deliveries_per_s'], dj['deliveries_per_s']))}, "
-                          f"p99 {fmt_ratio(ratio(hub['p99_ms'], dj['p99_ms']))}."]
+            lines += ["", f"Two nodes: hub ÷ django-redis, deliveries/s "
+                          f"{fmt_ratio(ratio(hub['deliveries_per_s'], dj['deliveries_per_s']))}; "
+                          f"django-redis ÷ hub, p99 {fmt_ratio(ratio(dj['p99_ms'], hub['p99_ms']))}."]
         lines.append("")
     return lines
 
