@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Medians of the benchmark runs, ratios of realtime-hub against every peer, the targets of
-the benchmark issue (reported, never asserted), and the chart.
+the benchmark issue (reported, never asserted), and the chart. The two-node workload (h) is
+reported as ratios of each peer's two-node run to its one-node run.
 
     summarize.py RAW.jsonl META.json RESULTS.json RESULTS.md CHART.png
     summarize.py --line JSON        (one run, in one line)
@@ -16,7 +17,9 @@ from collections import defaultdict
 METRICS = ["deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "loss",
            "connect_per_s", "server_cpu_pct", "generator_cpu_pct", "server_rss_kib",
            "server_peak_rss_kib", "rss_per_conn_kib", "failed_connections", "messages",
-           "planned_messages", "deliveries", "expected", "seconds"]
+           "planned_messages", "deliveries", "expected", "seconds", "lost", "nodes",
+           "relayed_expected", "relayed_deliveries", "relayed_p50_ms", "relayed_p99_ms",
+           "local_p50_ms", "local_p99_ms", "core0_busy_pct"]
 TITLES = {
     "a_fanout_100": "(a) chat fan-out: 1 room x 100 subscribers, messages as fast as possible",
     "b_fanout_1000": "(b) 1 room x 1,000 subscribers, messages as fast as possible",
@@ -30,6 +33,16 @@ TITLES = {
     "g_messages": "(g) messages dialect: direct messages over REST, read receipts over the "
                   "socket (hub only)",
 }
+# (h): one room over two nodes beside one node of the same stack and size. Keys are
+# f"{prefix}_1node" and f"{prefix}_2nodes"; each prefix is one table. "core 0" is the servers'
+# core (scripts/bench.sh pins them, their Redis and their PostgreSQL there).
+NODES_TITLE = ("(h) two nodes: 1 room, its subscribers split over two nodes and a publisher on "
+               "each, beside one node of the same stack and size")
+NODES_TABLES = {
+    "h_fanout": "messages as fast as possible: deliveries/s",
+    "h_latency": "20 msg/s: latency",
+}
+NODES_PEERS = ["hub", "django-redis"]
 PEER_ORDER = ["hub", "minimal", "node", "django", "django-redis"]
 # (workload, metric, peer, bound, "min" = hub/peer must be at least bound, "max" = at most)
 TARGETS = [
@@ -41,6 +54,11 @@ TARGETS = [
     ("b_fanout_1000", "deliveries_per_s", "django", 100, "min"),
     ("c_latency_20", "p99_ms", "minimal", 2, "max"),
     ("d_idle", "rss_per_conn_kib", "minimal", 2, "max"),
+]
+# (table prefix, metric, bound, kind): the hub's two-node run ÷ its one-node run.
+NODES_TARGETS = [
+    ("h_latency", "p99_ms", 2, "max"),
+    ("h_fanout", "deliveries_per_s", 0.7, "min"),
 ]
 
 
@@ -57,7 +75,12 @@ def medians(raw_path):
                 runs[(row["key"], row["report"]["peer"])].append(row["report"])
     results = defaultdict(dict)
     for (key, peer), reports in runs.items():
+        for r in reports:
+            r["core0_busy_pct"] = (r.get("cores_busy_pct") or [0])[0]
         med = {m: statistics.median(r.get(m, 0) for r in reports) for m in METRICS}
+        # Loss is not a median: one lossy run is a lossy stack.
+        med["max_lost"] = max(r.get("lost", r.get("expected", 0) - r.get("deliveries", 0))
+                              for r in reports)
         med["runs"] = len(reports)
         med["timed_out_runs"] = sum(1 for r in reports if r["timed_out"])
         med["workload"] = reports[0]["workload"]
@@ -73,9 +96,60 @@ def fmt_ratio(r):
     return "–" if r is None else (f"{r:.2f}x" if r < 10 else f"{r:,.0f}x")
 
 
+def is_nodes_key(key):
+    return any(key.startswith(prefix + "_") for prefix in NODES_TABLES)
+
+
+def nodes_tables(results):
+    """(h): for each peer, its one-node and two-node runs and the ratios between them."""
+    lines = []
+    for prefix, label in NODES_TABLES.items():
+        one, two = results.get(f"{prefix}_1node", {}), results.get(f"{prefix}_2nodes", {})
+        if not one and not two:
+            continue
+        if not lines:
+            lines += [f"### {NODES_TITLE}", ""]
+        sample = next(iter((two or one).values()))
+        lines += [f"#### {label}", "", f"`{sample['workload']}`", "",
+                  "| peer | nodes | deliveries/s | delivered | lost (worst run) | p50 ms | p99 ms | "
+                  "max ms | relayed p50 / p99 ms | local p50 / p99 ms | server CPU | core 0 busy | "
+                  "generator CPU | two ÷ one, deliveries/s | two ÷ one, p99 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        peers = sorted(set(one) | set(two), key=lambda p: NODES_PEERS.index(p) if p in NODES_PEERS else 99)
+        for p in peers:
+            for n, rows in ((1, one), (2, two)):
+                r = rows.get(p)
+                if not r:
+                    continue
+                bound = " †" if r["timed_out_runs"] else ""
+                if n == 2 and p in one:
+                    rate = fmt_ratio(ratio(r["deliveries_per_s"], one[p]["deliveries_per_s"]))
+                    lat = fmt_ratio(ratio(r["p99_ms"], one[p]["p99_ms"]))
+                else:
+                    rate = lat = ""
+                relayed = (f"{r['relayed_p50_ms']:.2f} / {r['relayed_p99_ms']:.2f}"
+                           if r["relayed_expected"] else "–")
+                local = (f"{r['local_p50_ms']:.2f} / {r['local_p99_ms']:.2f}"
+                         if r["relayed_expected"] else "–")
+                lines.append(
+                    f"| {p} | {n} | {r['deliveries_per_s']:,.0f}{bound} | "
+                    f"{r['deliveries']:,.0f} of {r['expected']:,.0f} | {r['max_lost']:,.0f} | "
+                    f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.2f} | {relayed} | {local} | "
+                    f"{r['server_cpu_pct']:.0f}% | {r['core0_busy_pct']:.0f}% | "
+                    f"{r['generator_cpu_pct']:.0f}% | {rate} | {lat} |")
+        hub, dj = two.get("hub"), two.get("django-redis")
+        if hub and dj:
+            lines += ["", f"Two nodes: hub ÷ django-redis, deliveries/s "
+                          f"{fmt_ratio(ratio(hub['deliveries_per_s'], dj['deliveries_per_s']))}; "
+                          f"django-redis ÷ hub, p99 {fmt_ratio(ratio(dj['p99_ms'], hub['p99_ms']))}."]
+        lines.append("")
+    return lines
+
+
 def tables(results):
     lines = []
-    for key in sorted(results, key=lambda k: list(TITLES).index(k) if k in TITLES else 99):
+    keys = [k for k in results if not is_nodes_key(k)]
+    for key in sorted(keys, key=lambda k: list(TITLES).index(k) if k in TITLES else 99):
         rows = results[key]
         peers = sorted(rows, key=peer_key)
         hub = rows.get("hub")
@@ -109,8 +183,10 @@ def tables(results):
 
 def targets(results):
     lines = ["### Targets (ratios measured in this run; reported, not asserted)", "",
-             "| target | hub | peer | hub ÷ peer | met |", "|---|---:|---:|---:|---|"]
+             "| target | hub | against | ratio | met |", "|---|---:|---:|---:|---|"]
     for key, metric, peer, bound, kind in TARGETS:
+        if key not in results:
+            continue  # not run (--only)
         hub = results.get(key, {}).get("hub")
         other = results.get(key, {}).get(peer)
         want = f"{'≥' if kind == 'min' else '≤'} {bound}x {peer}"
@@ -122,6 +198,26 @@ def targets(results):
         met = r is not None and (r >= bound if kind == "min" else r <= bound)
         lines.append(f"| {name} | {hub[metric]:,.1f} | {other[metric]:,.1f} | {fmt_ratio(r)} | "
                      f"{'yes' if met else 'no'} |")
+    for prefix, metric, bound, kind in NODES_TARGETS:
+        if f"{prefix}_1node" not in results and f"{prefix}_2nodes" not in results:
+            continue  # not run (--only)
+        one = results.get(f"{prefix}_1node", {}).get("hub")
+        two = results.get(f"{prefix}_2nodes", {}).get("hub")
+        name = (f"h: {metric.replace('_', ' ')} two nodes {'≥' if kind == 'min' else '≤'} "
+                f"{bound}x one node")
+        if not one or not two:
+            lines.append(f"| {name} | – | – | – | not measured |")
+            continue
+        r = ratio(two[metric], one[metric])
+        met = r is not None and (r >= bound if kind == "min" else r <= bound)
+        lines.append(f"| {name} | {two[metric]:,.1f} | {one[metric]:,.1f} | {fmt_ratio(r)} | "
+                     f"{'yes' if met else 'no'} |")
+    twos = [results.get(f"{prefix}_2nodes", {}).get("hub") for prefix in NODES_TABLES]
+    twos = [t for t in twos if t]
+    if twos:
+        lost = sum(t["max_lost"] for t in twos)
+        lines.append(f"| h: no loss over two nodes (worst run of each) | {lost:,.0f} lost | 0 | – | "
+                     f"{'yes' if lost == 0 else 'no'} |")
     return lines + [""]
 
 
@@ -173,7 +269,7 @@ def main(raw, meta_path, results_path, md_path, chart_path):
     lines = [f"Run of {meta.get('date')}: {mode}; commit {meta.get('commit')}; {meta.get('cores')} cores "
              f"({meta.get('cpu')}), server and generator pinned to separate cores: {'yes' if meta.get('pinned') else 'no'}; "
              f"{meta.get('rustc')}, node {meta.get('node')}, {meta.get('python')}.", ""]
-    lines += tables(results) + targets(results)
+    lines += tables(results) + nodes_tables(results) + targets(results)
     lines.append("† = at least one run hit its time bound: the rate is over what arrived before it.")
     text = "\n".join(lines)
     with open(md_path, "w") as f:
@@ -188,9 +284,13 @@ def one_line(line):
     r = json.loads(line)
     if r["planned_messages"]:
         bound = " (bound hit)" if r["timed_out"] else ""
+        nodes = ""
+        if r.get("nodes", 1) > 1:
+            nodes = (f", {r['nodes']} nodes: relayed p99 {r['relayed_p99_ms']:.1f} ms, "
+                     f"{r['relayed_deliveries']:,} of {r['relayed_expected']:,} relayed")
         return (f"{r['deliveries_per_s']:,.0f} deliveries/s{bound}, p99 {r['p99_ms']:.1f} ms, "
-                f"loss {r['loss'] * 100:.1f}%, server {r['server_cpu_pct']:.0f}% / generator "
-                f"{r['generator_cpu_pct']:.0f}% CPU")
+                f"loss {r['loss'] * 100:.1f}% ({r.get('lost', 0):,} lost), server "
+                f"{r['server_cpu_pct']:.0f}% / generator {r['generator_cpu_pct']:.0f}% CPU{nodes}")
     return f"{r['rss_per_conn_kib']:.1f} KiB per connection, {r['failed_connections']} refused"
 
 

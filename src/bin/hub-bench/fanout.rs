@@ -10,6 +10,11 @@
 //! without an unbounded backlog), or open loop at a fixed total rate for a duration (latency,
 //! as clients that do not wait for the server would see it). Every phase has a time bound; what
 //! arrived before it is reported with the loss.
+//!
+//! Given several server URLs (the nodes of one cluster), subscribers and publishers are spread
+//! over them round-robin within each room, so every room has members and a publisher on every
+//! node; each delivery is then counted as local (publisher and subscriber on the same node) or
+//! relayed (it crossed to another node), and both kinds are reported beside the totals.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -32,7 +37,7 @@ pub struct Args {
     /// Subscriber connections (they only read).
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
-    /// Publisher connections (at least one per room; they also receive, as members).
+    /// Publisher connections (at least one per room and node; they also receive, as members).
     #[arg(long, default_value_t = 1)]
     publishers: usize,
     /// Messages in all, when no --rate is given.
@@ -119,53 +124,124 @@ impl Outlet {
     }
 }
 
+/// Where connections go: room and node of the n-th subscriber or publisher.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    rooms: usize,
+    nodes: usize,
+}
+
+impl Layout {
+    /// Round-robin over rooms, then over nodes within a room, so that with one room the
+    /// connections alternate between nodes, and with several each room still spans them all.
+    fn place(self, n: usize) -> (usize, usize) {
+        (n % self.rooms, (n / self.rooms) % self.nodes)
+    }
+
+    /// The node of a sender (publisher) number, as stamps and warm-ups carry it.
+    fn node_of(self, sender: u32) -> usize {
+        self.place(sender as usize).1
+    }
+
+    /// The mask of a member that has heard from every node.
+    fn all_nodes(self) -> u64 {
+        u64::MAX >> (64 - self.nodes)
+    }
+}
+
+/// Deliveries on the publisher's own node, and deliveries that crossed to another.
+const LOCAL: usize = 0;
+const RELAYED: usize = 1;
+
 /// What the receiving tasks count.
-#[derive(Default)]
 struct Tally {
-    /// Measured messages received by subscribers.
-    delivered: AtomicU64,
-    /// Members (subscribers and publishers) that have seen a live warm-up message.
+    layout: Layout,
+    /// Whether deliveries are told apart as local and relayed (several nodes, socket
+    /// publishers); otherwise all count as local.
+    split: bool,
+    /// Measured messages received by subscribers: local, relayed.
+    delivered: [AtomicU64; 2],
+    /// Members (subscribers and publishers) that have seen a live warm-up message from every
+    /// node.
     warmed: AtomicU64,
     /// When the last measured message arrived, nanoseconds since the epoch.
     last_nanos: AtomicU64,
-    /// Their latencies.
-    latencies: Latencies,
+    /// Their latencies: local, relayed.
+    latencies: [Latencies; 2],
 }
 
-/// A subscriber: counts and times every measured message until the task is aborted.
-async fn subscriber(mut reader: Reader, tally: Arc<Tally>) {
-    let mut sent: Vec<u64> = Vec::with_capacity(1024);
-    let mut warm = false;
+impl Tally {
+    fn new(layout: Layout, split: bool) -> Tally {
+        Tally {
+            layout,
+            split,
+            delivered: Default::default(),
+            warmed: AtomicU64::new(0),
+            last_nanos: AtomicU64::new(0),
+            latencies: Default::default(),
+        }
+    }
+
+    fn delivered(&self) -> u64 {
+        self.delivered[LOCAL].load(Relaxed) + self.delivered[RELAYED].load(Relaxed)
+    }
+
+    /// Which count a message from `sender` received on `node` goes to.
+    fn class(&self, sender: u32, node: usize) -> usize {
+        if self.split && self.layout.node_of(sender) != node {
+            RELAYED
+        } else {
+            LOCAL
+        }
+    }
+
+    /// Notes a warm-up from `sender` in a member's mask of nodes heard from.
+    fn heard(&self, seen: &mut u64, sender: u32) {
+        *seen |= 1 << self.layout.node_of(sender);
+    }
+}
+
+/// A subscriber on `node`: counts and times every measured message until the task is aborted.
+async fn subscriber(mut reader: Reader, node: usize, tally: Arc<Tally>) {
+    let mut sent: [Vec<u64>; 2] = [Vec::with_capacity(1024), Vec::new()];
+    let all = tally.layout.all_nodes();
+    let (mut seen, mut warm) = (0u64, false);
     loop {
-        let mut saw_warm = false;
         let batch = reader
             .read_batch(|frame| {
                 // History comes only on join, before the first live message: once this member
-                // has seen the warm-up live, no frame needs the extra search.
+                // has seen the warm-up live from every node, no frame needs the extra search.
                 if !warm {
                     if is_history(frame) {
                         return;
                     }
-                    if find_warm(frame).is_some() {
-                        saw_warm = true;
+                    if let Some(sender) = find_warm(frame) {
+                        tally.heard(&mut seen, sender);
                         return;
                     }
                 }
                 if let Some(s) = stamp::find(frame) {
-                    sent.push(s.sent_nanos);
+                    sent[tally.class(s.sender, node)].push(s.sent_nanos);
                 }
             })
             .await;
-        if saw_warm && !warm {
+        if !warm && seen == all {
             warm = true;
             tally.warmed.fetch_add(1, Relaxed);
         }
-        if !sent.is_empty() {
-            let now = now_nanos();
-            tally.latencies.record(now, &sent);
-            tally.delivered.fetch_add(sent.len() as u64, Relaxed);
+        let mut now = 0;
+        for (class, sent) in sent.iter_mut().enumerate() {
+            if !sent.is_empty() {
+                if now == 0 {
+                    now = now_nanos();
+                }
+                tally.latencies[class].record(now, sent);
+                tally.delivered[class].fetch_add(sent.len() as u64, Relaxed);
+                sent.clear();
+            }
+        }
+        if now != 0 {
             tally.last_nanos.fetch_max(now, Relaxed);
-            sent.clear();
         }
         if !matches!(batch, Ok(Batch::Open)) {
             return;
@@ -175,18 +251,24 @@ async fn subscriber(mut reader: Reader, tally: Arc<Tally>) {
 
 /// A publisher's receiving side: its own echoes give window permits back.
 async fn echoes(mut reader: Reader, me: u32, permits: Arc<Semaphore>, tally: Arc<Tally>) {
-    let mut warm = false;
+    let all = tally.layout.all_nodes();
+    let (mut seen, mut warm) = (0u64, false);
     loop {
-        let (mut mine, mut saw_warm) = (0, false);
+        let mut mine = 0;
         let batch = reader
             .read_batch(|frame| match stamp::find(frame) {
                 Some(s) if s.sender == me => mine += 1,
                 Some(_) => {}
-                None => saw_warm |= !is_history(frame) && find_warm(frame).is_some(),
+                None if warm || is_history(frame) => {}
+                None => {
+                    if let Some(sender) = find_warm(frame) {
+                        tally.heard(&mut seen, sender);
+                    }
+                }
             })
             .await;
         permits.add_permits(mine);
-        if saw_warm && !warm {
+        if !warm && seen == all {
             warm = true;
             tally.warmed.fetch_add(1, Relaxed);
         }
@@ -196,9 +278,10 @@ async fn echoes(mut reader: Reader, me: u32, permits: Arc<Semaphore>, tally: Arc
     }
 }
 
-/// Sends warm-up messages until every member has seen one live (a connection is open before
-/// the server has added it to its room, and a message stored before a member's join comes to
-/// it as history), then returns. Warm-ups are never counted.
+/// Sends warm-up messages until every member has seen one live from every node (a connection
+/// is open before the server has added it to its room, a message stored before a member's
+/// join comes to it as history, and a node hears another's rooms only once it has subscribed
+/// to them), then returns. Warm-ups are never counted.
 async fn warm_up(
     outlets: &mut [Outlet],
     shape: &Shape,
@@ -216,7 +299,7 @@ async fn warm_up(
         }
         if Instant::now() > bound {
             return Err(format!(
-                "warm-up: only {} of {members} members got a message within 30 s",
+                "warm-up: only {} of {members} members got a message from every node within 30 s",
                 tally.warmed.load(Relaxed)
             ));
         }
@@ -308,15 +391,34 @@ fn shapes(args: &Args) -> Result<(String, Shape), String> {
     }
 }
 
-/// Runs the workload.
-pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
+/// Runs the workload against the nodes at `urls` (one for a single server).
+pub async fn run(urls: &[&str], peer: &str, pids: &[u32], args: Args) -> Result<Report, String> {
     if args.rooms == 0 || args.publishers < args.rooms {
         return Err("need at least one room and one publisher per room".into());
     }
+    if urls.is_empty() || urls.len() > 64 {
+        return Err("give between 1 and 64 --url".into());
+    }
+    let layout = Layout {
+        rooms: args.rooms,
+        nodes: urls.len(),
+    };
+    if args.publishers < args.rooms * layout.nodes {
+        return Err(format!(
+            "{} rooms on {} nodes need at least {} publishers (one per room on every node)",
+            args.rooms,
+            layout.nodes,
+            args.rooms * layout.nodes
+        ));
+    }
     let (path, shape) = shapes(&args)?;
     let room_url = |i: usize| {
-        let room = format!("bench-{}", i % args.rooms);
-        format!("{url}{}", path.replace("{room}", &room))
+        let (room, node) = layout.place(i);
+        format!(
+            "{}{}",
+            urls[node],
+            path.replace("{room}", &format!("bench-{room}"))
+        )
     };
     let within = Duration::from_secs(10);
     let subs = connect_all(
@@ -337,16 +439,22 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
         return Err(format!("{} publishers could not connect", pubs.failed));
     }
 
-    let tally = Arc::new(Tally::default());
-    let mut subs_per_room = vec![0u64; args.rooms];
+    // Through Redis every publisher's messages enter every node alike: none is relayed.
+    let tally = Arc::new(Tally::new(
+        layout,
+        layout.nodes > 1 && args.redis_url.is_none(),
+    ));
+    // Open subscribers by room and node.
+    let mut subs_at = vec![vec![0u64; layout.nodes]; args.rooms];
     let mut readers: Vec<JoinHandle<()>> = Vec::new();
     for (i, conn) in subs.conns.into_iter().enumerate() {
         if let Some((reader, _writer)) = conn {
-            subs_per_room[i % args.rooms] += 1;
-            readers.push(tokio::spawn(subscriber(reader, tally.clone())));
+            let (room, node) = layout.place(i);
+            subs_at[room][node] += 1;
+            readers.push(tokio::spawn(subscriber(reader, node, tally.clone())));
         }
     }
-    let open_subs: u64 = subs_per_room.iter().sum();
+    let open_subs: u64 = subs_at.iter().flatten().sum();
     // Open loop at a rate: a window no run fills (echoes give permits back, so it must stay
     // well below the semaphore's maximum).
     let window = args
@@ -392,7 +500,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
         Some(rate) => (rate * args.duration).round() as u64,
         None => args.messages,
     };
-    let clock = Clock::start(pid);
+    let clock = Clock::start(pids);
     let first_send = now_nanos();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.timeout);
@@ -419,19 +527,24 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
             how,
         )));
     }
-    let mut expected = 0;
+    // Every message is due at every subscriber of its room, on whichever node.
+    let mut expected = [0; 2];
     let mut sent = 0;
     for (p, s) in senders.into_iter().enumerate() {
         let count = s.await.map_err(|e| e.to_string())?;
         sent += count;
-        expected += count * subs_per_room[p % args.rooms];
+        let (room, _) = layout.place(p);
+        for (at, &subs) in subs_at[room].iter().enumerate() {
+            expected[tally.class(p as u32, at)] += count * subs;
+        }
     }
+    let expected_all = expected[LOCAL] + expected[RELAYED];
     // Stragglers: until all arrived, nothing moved for --stall seconds, or the bound.
     let stall = Duration::from_secs_f64(args.stall);
-    let mut last = (tally.delivered.load(Relaxed), Instant::now());
+    let mut last = (tally.delivered(), Instant::now());
     let mut timed_out = false;
-    while tally.delivered.load(Relaxed) < expected {
-        let now = tally.delivered.load(Relaxed);
+    while tally.delivered() < expected_all {
+        let now = tally.delivered();
         if now != last.0 {
             last = (now, Instant::now());
         } else if last.1.elapsed() > stall {
@@ -446,9 +559,17 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     timed_out |= sent < planned;
     let mut report = Report {
         workload: format!(
-            "fanout {} room(s) x {} subs, {}, {} B{}",
+            "fanout {} room(s) x {} subs{}, {}, {} B{}",
             args.rooms,
             args.subscribers,
+            if layout.nodes > 1 {
+                format!(
+                    " over {} nodes, {} publishers",
+                    layout.nodes, args.publishers
+                )
+            } else {
+                String::new()
+            },
             match args.rate {
                 Some(rate) => format!("{rate} msg/s for {} s", args.duration),
                 None => format!("{planned} msgs"),
@@ -467,19 +588,72 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
         planned_messages: planned,
         messages: sent,
         timed_out,
+        nodes: layout.nodes,
         ..Report::default()
     };
     clock.stop(&mut report);
     readers.iter().for_each(JoinHandle::abort);
-    let delivered = tally.delivered.load(Relaxed);
-    report.deliveries(expected, delivered);
+    let delivered = tally.delivered();
+    report.deliveries(expected_all, delivered);
+    if tally.split {
+        report.split(
+            &tally.latencies[LOCAL],
+            &tally.latencies[RELAYED],
+            expected[RELAYED],
+            tally.delivered[RELAYED].load(Relaxed),
+        );
+    }
     let span = tally.last_nanos.load(Relaxed).saturating_sub(first_send) as f64 / 1e9;
     report.deliveries_per_s = if span > 0.0 {
         delivered as f64 / span
     } else {
         0.0
     };
-    report.latencies(&tally.latencies);
+    report.latencies(&Latencies::merged(&[
+        &tally.latencies[LOCAL],
+        &tally.latencies[RELAYED],
+    ]));
     drop(writers);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_room_spans_every_node() {
+        let one = Layout { rooms: 3, nodes: 1 };
+        assert_eq!(
+            (0..4).map(|n| one.place(n)).collect::<Vec<_>>(),
+            [(0, 0), (1, 0), (2, 0), (0, 0)]
+        );
+        assert_eq!(one.all_nodes(), 1);
+        let two = Layout { rooms: 1, nodes: 2 };
+        assert_eq!(
+            (0..4).map(|n| two.place(n).1).collect::<Vec<_>>(),
+            [0, 1, 0, 1]
+        );
+        let grid = Layout { rooms: 2, nodes: 2 };
+        let placed: Vec<_> = (0..4).map(|n| grid.place(n)).collect();
+        assert_eq!(placed, [(0, 0), (1, 0), (0, 1), (1, 1)]);
+        assert_eq!((grid.node_of(2), grid.all_nodes()), (1, 0b11));
+    }
+
+    #[test]
+    fn deliveries_are_local_or_relayed_by_the_senders_node() {
+        let tally = Tally::new(Layout { rooms: 1, nodes: 2 }, true);
+        assert_eq!(
+            (tally.class(0, 0), tally.class(1, 0), tally.class(3, 1)),
+            (LOCAL, RELAYED, LOCAL)
+        );
+        let mut seen = 0;
+        tally.heard(&mut seen, 4);
+        tally.heard(&mut seen, 2);
+        assert_eq!(seen, 0b01);
+        tally.heard(&mut seen, 5);
+        assert_eq!(seen, tally.layout.all_nodes());
+        let unsplit = Tally::new(Layout { rooms: 1, nodes: 2 }, false);
+        assert_eq!(unsplit.class(1, 0), LOCAL);
+    }
 }

@@ -34,9 +34,9 @@ pub struct Args {
 const IDLE_BUFFER: usize = 256;
 
 /// Runs the workload.
-pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
-    let before = procfs::sample(pid);
-    let clock = Clock::start(pid);
+pub async fn run(url: &str, peer: &str, pids: &[u32], args: Args) -> Result<Report, String> {
+    let before = procfs::sample_all(pids);
+    let clock = Clock::start(pids);
     let urls = (0..args.connections)
         .map(|i| {
             let room = format!("idle-{}", i % args.rooms.max(1));

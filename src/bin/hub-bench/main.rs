@@ -34,12 +34,20 @@ use clap::{Parser, Subcommand};
     about = "Load generator for realtime-hub and its peers (chat protocol)"
 )]
 struct Cli {
-    /// Base URL of the server, e.g. ws://127.0.0.1:8000.
-    #[arg(long, default_value = "ws://127.0.0.1:8000", global = true)]
-    url: String,
-    /// The server's PID, for its CPU and memory from /proc.
-    #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    /// Base URL of the server, e.g. ws://127.0.0.1:8000. The fan-out workload takes several
+    /// (repeated or comma-separated): nodes of one cluster, over which it spreads its
+    /// subscribers and publishers round-robin; the other workloads take one.
+    #[arg(
+        long,
+        default_value = "ws://127.0.0.1:8000",
+        global = true,
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
+    /// The server's PID, for its CPU and memory from /proc; several (repeated or
+    /// comma-separated) are summed, one per node.
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Name of the server in the report.
     #[arg(long, default_value = "server", global = true)]
     peer: String,
@@ -65,12 +73,26 @@ enum Workload {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let cli = Cli::parse();
-    let url = cli.url.trim_end_matches('/');
+    let urls: Vec<&str> = cli.url.iter().map(|u| u.trim_end_matches('/')).collect();
+    let pids = &cli.server_pid;
+    let one = || match urls.as_slice() {
+        [url] => Ok(*url),
+        _ => Err("this workload takes one --url (only fanout spreads over nodes)".to_string()),
+    };
     let result = match cli.workload {
-        Workload::Fanout(args) => fanout::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Idle(args) => idle::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Pairs(args) => pairs::run(url, &cli.peer, cli.server_pid, args).await,
-        Workload::Messages(args) => messages::run(url, &cli.peer, cli.server_pid, args).await,
+        Workload::Fanout(args) => fanout::run(&urls, &cli.peer, pids, args).await,
+        Workload::Idle(args) => match one() {
+            Ok(url) => idle::run(url, &cli.peer, pids, args).await,
+            Err(e) => Err(e),
+        },
+        Workload::Pairs(args) => match one() {
+            Ok(url) => pairs::run(url, &cli.peer, pids, args).await,
+            Err(e) => Err(e),
+        },
+        Workload::Messages(args) => match one() {
+            Ok(url) => messages::run(url, &cli.peer, pids, args).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(report) => report.print(),

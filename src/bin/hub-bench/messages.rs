@@ -190,7 +190,7 @@ async fn recipient(
 }
 
 /// Runs the workload.
-pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
+pub async fn run(url: &str, peer: &str, pids: &[u32], args: Args) -> Result<Report, String> {
     let auth = Auth::new(&args.jwt_secret);
     let user = |i: usize, role: i64| args.first_user_id + 2 * i as i64 + role;
     let token = |id: i64| auth.mint(id, &format!("u{id}"), None, 3600);
@@ -214,7 +214,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     let latencies = Arc::new(Latencies::default());
     let delivered = Arc::new(AtomicU64::new(0));
     let receipts = Arc::new(AtomicU64::new(0));
-    let clock = Clock::start(pid);
+    let clock = Clock::start(pids);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.duration + args.drain);
     let gap = Duration::from_secs_f64(1.0 / args.rate);

@@ -201,7 +201,7 @@ async fn drain(mut reader: Reader) {
 }
 
 /// Runs the workload.
-pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<Report, String> {
+pub async fn run(url: &str, peer: &str, pids: &[u32], args: Args) -> Result<Report, String> {
     let urls = room_urls(url, &args).await?;
     let within = Duration::from_secs(10);
     // PCs first, so each is in its room before its phone.
@@ -222,7 +222,7 @@ pub async fn run(url: &str, peer: &str, pid: Option<u32>, args: Args) -> Result<
     let count = (args.rate * args.duration).round() as u64;
     let latencies = Arc::new(Latencies::default());
     let delivered = Arc::new(AtomicU64::new(0));
-    let clock = Clock::start(pid);
+    let clock = Clock::start(pids);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.duration + args.drain);
     let gap = Duration::from_secs_f64(1.0 / args.rate);

@@ -27,6 +27,19 @@ impl Default for Latencies {
 }
 
 impl Latencies {
+    /// One histogram holding everything in `parts`.
+    pub fn merged(parts: &[&Latencies]) -> Latencies {
+        let all = Latencies::default();
+        {
+            let mut h = all.0.lock().expect("histogram lock");
+            for part in parts {
+                // Same bounds on both sides: adding cannot fail.
+                let _ = h.add(&*part.0.lock().expect("histogram lock"));
+            }
+        }
+        all
+    }
+
     /// Records `now - sent` for each send time, in microseconds.
     pub fn record(&self, now_nanos: u64, sent: &[u64]) {
         let mut h = self.0.lock().expect("histogram lock");
@@ -48,22 +61,31 @@ impl Latencies {
     }
 }
 
-/// Samples of the server and of the generator at the start of the measured phase.
+/// Microseconds as milliseconds.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Samples of the server (every node of it) and of the generator at the start of the measured
+/// phase.
 pub struct Clock {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     started: Instant,
-    server: Sample,
+    /// One per server PID.
+    server: Vec<Sample>,
     generator: Sample,
+    cores: Vec<(u64, u64)>,
 }
 
 impl Clock {
-    /// Starts the measured phase.
-    pub fn start(pid: Option<u32>) -> Self {
+    /// Starts the measured phase; `pids` are the server's processes (none: no server columns).
+    pub fn start(pids: &[u32]) -> Self {
         Self {
-            pid,
+            pids: pids.to_vec(),
             started: Instant::now(),
-            server: procfs::sample(pid),
+            server: pids.iter().map(|&p| procfs::sample(Some(p))).collect(),
             generator: procfs::sample(None),
+            cores: procfs::cores(),
         }
     }
 
@@ -72,16 +94,24 @@ impl Clock {
         self.started.elapsed()
     }
 
-    /// Fills the report's CPU, memory and duration fields at the end of the measured phase.
+    /// Fills the report's CPU, memory and duration fields at the end of the measured phase:
+    /// the server's are summed over its PIDs.
     pub fn stop(&self, report: &mut Report) {
         let elapsed = self.started.elapsed();
-        let server = procfs::sample(self.pid);
+        let server: Vec<Sample> = self.pids.iter().map(|&p| procfs::sample(Some(p))).collect();
         let generator = procfs::sample(None);
         report.seconds = elapsed.as_secs_f64();
-        report.server_cpu_pct = procfs::cpu_pct(self.server, server, elapsed);
+        report.server_cpu_pct_each = self
+            .server
+            .iter()
+            .zip(&server)
+            .map(|(&a, &b)| procfs::cpu_pct(a, b, elapsed))
+            .collect();
+        report.server_cpu_pct = report.server_cpu_pct_each.iter().sum();
         report.generator_cpu_pct = procfs::cpu_pct(self.generator, generator, elapsed);
-        report.server_rss_kib = server.rss_kib;
-        report.server_peak_rss_kib = server.hwm_kib;
+        report.server_rss_kib = server.iter().map(|s| s.rss_kib).sum();
+        report.server_peak_rss_kib = server.iter().map(|s| s.hwm_kib).sum();
+        report.cores_busy_pct = procfs::cores_busy_pct(&self.cores, &procfs::cores());
     }
 }
 
@@ -106,8 +136,25 @@ pub struct Report {
     pub expected: u64,
     /// Deliveries received before the bound.
     pub deliveries: u64,
+    /// Expected deliveries not received before the bound.
+    pub lost: u64,
     /// Fraction of expected deliveries not received before the bound.
     pub loss: f64,
+    /// Servers (nodes) the connections were spread over.
+    pub nodes: usize,
+    /// With several nodes: deliveries expected to cross from a publisher's node to a
+    /// subscriber on another (included in `expected`).
+    pub relayed_expected: u64,
+    /// Of those, received (included in `deliveries`).
+    pub relayed_deliveries: u64,
+    /// Median latency of deliveries that crossed nodes, milliseconds.
+    pub relayed_p50_ms: f64,
+    /// 99th percentile latency of deliveries that crossed nodes, milliseconds.
+    pub relayed_p99_ms: f64,
+    /// Median latency of deliveries on the publisher's own node, milliseconds.
+    pub local_p50_ms: f64,
+    /// 99th percentile latency of deliveries on the publisher's own node, milliseconds.
+    pub local_p99_ms: f64,
     /// Deliveries per second, from the first send to the last delivery.
     pub deliveries_per_s: f64,
     /// Median send-to-receive latency, milliseconds.
@@ -120,14 +167,19 @@ pub struct Report {
     pub p999_ms: f64,
     /// Largest latency, milliseconds.
     pub max_ms: f64,
-    /// Server CPU during the measured phase, percent of one core.
+    /// Server CPU during the measured phase, percent of one core (summed over its nodes).
     pub server_cpu_pct: f64,
+    /// The same for each server PID, in the order given.
+    pub server_cpu_pct_each: Vec<f64>,
     /// Generator CPU during the measured phase, percent of one core (near 100: the generator
     /// may have been the limit).
     pub generator_cpu_pct: f64,
-    /// Server resident memory at the end, KiB.
+    /// Percent of each core of the machine that was busy during the measured phase, whatever
+    /// ran on it (with the server pinned to one core: its Redis and database too).
+    pub cores_busy_pct: Vec<f64>,
+    /// Server resident memory at the end, KiB (summed over its nodes).
     pub server_rss_kib: u64,
-    /// Server peak resident memory, KiB.
+    /// Server peak resident memory, KiB (the sum of each node's peak).
     pub server_peak_rss_kib: u64,
     /// Server resident memory added per open connection (idle workload), KiB.
     pub rss_per_conn_kib: f64,
@@ -144,7 +196,6 @@ impl Report {
         if h.is_empty() {
             return;
         }
-        let ms = |v: u64| v as f64 / 1000.0;
         self.p50_ms = ms(h.value_at_quantile(0.5));
         self.p90_ms = ms(h.value_at_quantile(0.9));
         self.p99_ms = ms(h.value_at_quantile(0.99));
@@ -152,10 +203,27 @@ impl Report {
         self.max_ms = ms(h.max());
     }
 
-    /// Fills `expected`, `deliveries` and `loss`.
+    /// Fills the relayed and local fields of a run over several nodes.
+    pub fn split(&mut self, local: &Latencies, relayed: &Latencies, expected: u64, got: u64) {
+        let quantiles = |l: &Latencies| {
+            let h = l.0.lock().expect("histogram lock");
+            if h.is_empty() {
+                (0.0, 0.0)
+            } else {
+                (ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)))
+            }
+        };
+        (self.local_p50_ms, self.local_p99_ms) = quantiles(local);
+        (self.relayed_p50_ms, self.relayed_p99_ms) = quantiles(relayed);
+        self.relayed_expected = expected;
+        self.relayed_deliveries = got;
+    }
+
+    /// Fills `expected`, `deliveries`, `lost` and `loss`.
     pub fn deliveries(&mut self, expected: u64, delivered: u64) {
         self.expected = expected;
         self.deliveries = delivered;
+        self.lost = expected.saturating_sub(delivered);
         self.loss = if expected == 0 {
             0.0
         } else {
@@ -195,15 +263,43 @@ impl Report {
                 "│ latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}",
                 self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
             );
+            if self.nodes > 1 {
+                println!(
+                    "│ {} nodes      relayed {} of {}: p50 {:.2} p99 {:.2}   local: p50 {:.2} p99 {:.2}",
+                    self.nodes,
+                    self.relayed_deliveries,
+                    self.relayed_expected,
+                    self.relayed_p50_ms,
+                    self.relayed_p99_ms,
+                    self.local_p50_ms,
+                    self.local_p99_ms
+                );
+            }
         } else {
             println!("│ rss/conn     {:>9.1} KiB", self.rss_per_conn_kib);
         }
+        let each = if self.server_cpu_pct_each.len() > 1 {
+            let parts: Vec<String> = self
+                .server_cpu_pct_each
+                .iter()
+                .map(|c| format!("{c:.0}%"))
+                .collect();
+            format!(" ({})", parts.join(" + "))
+        } else {
+            String::new()
+        };
+        let cores: Vec<String> = self
+            .cores_busy_pct
+            .iter()
+            .map(|c| format!("{c:.0}%"))
+            .collect();
         println!(
-            "└ server cpu {:.0}%  rss {} KiB (peak {})   generator cpu {:.0}%",
+            "└ server cpu {:.0}%{each}  rss {} KiB (peak {})   generator cpu {:.0}%   cores busy {}",
             self.server_cpu_pct,
             self.server_rss_kib,
             self.server_peak_rss_kib,
-            self.generator_cpu_pct
+            self.generator_cpu_pct,
+            cores.join(" ")
         );
         println!(
             "{}",
