@@ -527,6 +527,8 @@ async fn direct_messages_and_guitar_state_stored_during_an_outage_arrive_after_i
     for t in [&alice, &bob] {
         common::api(c.a(), "GET", "/api/communities/", Some(t), None).await;
     }
+    let mut alice_a = c.a().ws(&format!("/ws/messages/?token={alice}")).await;
+    alice_a.recv_json().await;
     let mut bob_b = c.b().ws(&format!("/ws/messages/?token={bob}")).await;
     bob_b.recv_json().await;
     let id = guitar_session(c.a(), &alice).await;
@@ -534,39 +536,78 @@ async fn direct_messages_and_guitar_state_stored_during_an_outage_arrive_after_i
     pc.recv_json().await;
     let mut phone = c.a().ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
     phone.recv_json().await;
-    c.subscribed(1).await;
+    c.subscribed(2).await;
     assert_eq!(pc.recv_json().await, connection("connected"));
+    // A message Bob will read during the outage.
+    let body = json!({"recipient_id": 2, "subject": "early", "body": "before the outage"});
+    let (_, early) = common::api(c.a(), "POST", "/api/messages/", Some(&alice), Some(body)).await;
+    assert_eq!(alice_a.recv_json().await["type"], "new_message");
+    assert_eq!(bob_b.recv_json().await["type"], "new_message");
+    assert_eq!(bob_b.recv_json().await["type"], "unread_count");
 
     redis.kill();
-    eventually(Duration::from_secs(5), "relay down", || async {
-        c.a().metric("hub_relay_connected").await == 0.0
-    })
-    .await;
+    for node in [c.a(), c.b()] {
+        eventually(Duration::from_secs(5), "relay down", || async {
+            node.metric("hub_relay_connected").await == 0.0
+        })
+        .await;
+    }
+    // Bob reads on node B (his socket there hears it at once) ...
+    let read_path = format!("/api/messages/{}/read/", early["id"]);
+    let (status, _) = common::api(c.b(), "POST", &read_path, Some(&bob), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(bob_b.recv_json().await["type"], "message_read");
+    assert_eq!(
+        bob_b.recv_json().await,
+        json!({"type": "unread_count", "count": 0})
+    );
+    // ... Alice writes again on node A, and the phone changes chord and starts practising.
     let body = json!({"recipient_id": 2, "subject": "gap", "body": "sent while redis was down"});
     let (status, sent) =
         common::api(c.a(), "POST", "/api/messages/", Some(&alice), Some(body)).await;
     assert_eq!(status, 201);
+    assert_eq!(alice_a.recv_json().await["type"], "new_message");
     phone
         .send_json(json!({"type": "chord_change", "data": {"chord": "G7"}}))
         .await;
-    phone.expect_silence(300).await;
-    bob_b.expect_silence(0).await;
+    phone
+        .send_json(json!({"type": "practice_start", "data": {}}))
+        .await;
+    assert_eq!(phone.recv_json().await["type"], "practice_update");
+    bob_b.expect_silence(300).await;
+    alice_a.expect_silence(0).await;
+    pc.expect_silence(0).await;
 
     redis.resume();
     let got = tokio::time::timeout(Duration::from_secs(5), bob_b.recv_json())
         .await
-        .expect("the direct message arrived within 5 s");
+        .expect("Bob's message arrived within 5 s");
     assert_eq!(got, json!({"type": "new_message", "message": sent}));
     assert_eq!(
         bob_b.recv_json().await,
         json!({"type": "unread_count", "count": 1})
     );
+    let receipt = tokio::time::timeout(Duration::from_secs(5), alice_a.recv_json())
+        .await
+        .expect("the receipt reached Alice within 5 s");
+    let mut expected = json!({"type": "message_read", "message_id": early["id"], "read_at": ""});
+    fix_time(&receipt, &mut expected, "/read_at");
+    assert_eq!(receipt, expected);
     let chord = tokio::time::timeout(Duration::from_secs(5), pc.recv_json())
         .await
         .expect("the chord arrived within 5 s");
-    assert_eq!(chord["type"], "chord_change");
-    assert_eq!(chord["data"]["chord"], "G7");
+    assert_eq!(
+        (chord["type"].clone(), chord["data"]["chord"].clone()),
+        (json!("chord_change"), json!("G7"))
+    );
+    let practice = pc.recv_json().await;
+    assert_eq!(
+        (practice["type"].clone(), practice["data"]["status"].clone()),
+        (json!("practice_update"), json!("started"))
+    );
+    // Nothing twice, though both nodes reported the gap.
     bob_b.expect_silence(1500).await;
+    alice_a.expect_silence(0).await;
     pc.expect_silence(0).await;
 }
 
