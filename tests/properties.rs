@@ -7,29 +7,10 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use proptest::prelude::*;
 use realtime_hub::dialects::{broadcast, chat, guitar, messages};
-use realtime_hub::hub::frame::{Decoder, Incoming};
+use realtime_hub::hub::frame::{masked as client_frame, Decoder, Incoming};
 use realtime_hub::hub::Topic;
 use realtime_hub::relay::envelope;
 use realtime_hub::relay::{Envelope, NodeId, RelayTarget};
-
-/// A masked client frame; `len_bytes` forces the length encoding (0: minimal).
-fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=65_535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
 
 /// Feeds `bytes` in chunks at `cuts` and collects items until the first violation.
 fn decode_in_chunks(bytes: &[u8], cuts: &[usize], max: usize) -> (Vec<Incoming>, bool) {

@@ -339,28 +339,33 @@ pub fn close_empty() -> Bytes {
     encode(op::CLOSE, &[])
 }
 
+/// A client frame as browsers send it — `first` is FIN, RSV and opcode, the payload masked
+/// with `mask`, the length encoded minimally — for tests and load generators that speak frames
+/// by hand (the hub itself only reads these).
+pub fn masked(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut out = vec![first];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=65_535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A client frame as a browser would send it.
-    pub(crate) fn client(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![first];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n @ 126..=65_535 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-        out
+    fn client(first: u8, payload: &[u8]) -> Vec<u8> {
+        masked(first, payload, [0x37, 0xfa, 0x21, 0x3d])
     }
 
     fn decode_all(bytes: &[u8], max: usize) -> Result<Vec<Incoming>, Violation> {
