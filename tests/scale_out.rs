@@ -22,7 +22,6 @@ struct Cluster {
     nodes: Vec<TestApp>,
     prefix: String,
     redis: String,
-    db: String,
 }
 
 /// The settings every node of a test cluster gets: short presence TTL and linger so that the
@@ -53,7 +52,6 @@ impl Cluster {
             nodes,
             prefix,
             redis,
-            db,
         })
     }
 
@@ -648,5 +646,4 @@ async fn a_node_starts_without_redis_and_joins_when_it_comes() {
     assert_eq!(on_a.recv_json().await["message"], "together");
     on_a.expect_silence(500).await;
     assert_eq!(ready(c.a()).await.0, 200);
-    let _ = &c.db;
 }

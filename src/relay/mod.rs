@@ -124,10 +124,6 @@ pub trait Relay: Send + Sync + 'static {
     fn publish(&self, envelope: Envelope);
     /// This node's id.
     fn node(&self) -> NodeId;
-    /// Whether the link to the other nodes is up (for `/readyz` and `/metrics`).
-    fn connected(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]

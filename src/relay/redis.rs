@@ -58,6 +58,8 @@ struct Subscriptions {
 struct Shared {
     id: NodeId,
     prefix: String,
+    /// `{prefix}hub:ctl`, built once: every message read is compared with it.
+    control: String,
     subs: Mutex<Subscriptions>,
     wake: Notify,
     inbox: OnceLock<RelayInbox>,
@@ -70,10 +72,6 @@ struct Shared {
 impl Shared {
     fn channel(&self, topic: &Topic) -> String {
         format!("{}hub:t:{topic}", self.prefix)
-    }
-
-    fn control(&self) -> String {
-        format!("{}hub:ctl", self.prefix)
     }
 
     fn set_connected(&self, up: bool) {
@@ -109,6 +107,7 @@ impl RedisRelay {
     ) -> RedisRelay {
         let shared = Arc::new(Shared {
             id: NodeId::random(),
+            control: format!("{prefix}hub:ctl"),
             prefix,
             subs: Mutex::default(),
             wake: Notify::new(),
@@ -123,11 +122,6 @@ impl RedisRelay {
         actix_web::rt::spawn(publisher(client.clone(), shared.clone(), rx));
         actix_web::rt::spawn(subscriber(client, shared.clone(), shutdown));
         RedisRelay { shared, out }
-    }
-
-    /// How long a topic stays subscribed after its room stopped.
-    pub fn linger(&self) -> Duration {
-        self.shared.linger
     }
 }
 
@@ -160,10 +154,6 @@ impl Relay for RedisRelay {
 
     fn node(&self) -> NodeId {
         self.shared.id
-    }
-
-    fn connected(&self) -> bool {
-        self.shared.connected.load(Relaxed)
     }
 }
 
@@ -216,7 +206,7 @@ async fn publisher(client: redis::Client, shared: Arc<Shared>, mut rx: mpsc::Rec
                         resync_since: since - GAP_MARGIN_MS,
                     };
                     let _ = redis::cmd("PUBLISH")
-                        .arg(shared.control())
+                        .arg(&shared.control)
                         .arg(serde_json::to_string(&notice).expect("plain struct"))
                         .query_async::<()>(c)
                         .await;
@@ -294,7 +284,7 @@ async fn subscription(
 ) -> redis::RedisResult<()> {
     let pubsub = bounded(client.get_async_pubsub(), "connect").await?;
     let (mut sink, mut stream) = pubsub.split();
-    bounded(sink.subscribe(shared.control()), "subscribe").await?;
+    bounded(sink.subscribe(&shared.control), "subscribe").await?;
     let mut current: HashSet<Topic> = HashSet::new();
     sync(&mut sink, shared, &mut current).await?;
     shared.set_connected(true);
@@ -314,7 +304,7 @@ async fn subscription(
         };
         let mut conn = connect(client).await?;
         redis::cmd("PUBLISH")
-            .arg(shared.control())
+            .arg(&shared.control)
             .arg(serde_json::to_string(&notice).expect("plain struct"))
             .query_async::<()>(&mut conn)
             .await?;
@@ -399,7 +389,7 @@ fn receive(shared: &Shared, channel: &str, payload: &[u8]) {
     let Some(inbox) = shared.inbox.get() else {
         return;
     };
-    if channel == shared.control() {
+    if channel == shared.control {
         match serde_json::from_slice::<Notice>(payload) {
             Ok(notice) if notice.o == shared.id.hex() => {}
             Ok(notice) => {
