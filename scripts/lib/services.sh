@@ -16,6 +16,8 @@ hub_services_init() {
   svc_tmp=$(mktemp -d "${TMPDIR:-/tmp}/hub-svc.XXXXXX")
   chmod 755 "$svc_tmp"
   trap stop_services EXIT
+  # A signal must end the script through EXIT, or the services outlive it.
+  trap 'exit 130' INT TERM
 }
 
 as_postgres() {
