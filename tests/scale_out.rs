@@ -95,6 +95,8 @@ async fn chat_crosses_nodes_exactly_once_in_order() {
     };
     let mut on_a = c.a().ws("/ws/chat/hall/").await;
     let mut on_b = c.b().ws("/ws/chat/hall/").await;
+    on_a.chat_joined().await;
+    on_b.chat_joined().await;
     c.subscribed(1).await;
 
     on_a.send_json(json!({"message": "from a"})).await;
@@ -141,6 +143,8 @@ async fn a_malformed_envelope_is_counted_and_the_relay_goes_on() {
     };
     let mut on_a = c.a().ws("/ws/chat/noise/").await;
     let mut on_b = c.b().ws("/ws/chat/noise/").await;
+    on_a.chat_joined().await;
+    on_b.chat_joined().await;
     c.subscribed(1).await;
     let channel = format!("{}hub:t:chat:noise", c.prefix);
     assert_eq!(
@@ -457,6 +461,8 @@ async fn a_redis_outage_loses_nothing_that_was_stored() {
     };
     let mut on_a = c.a().ws("/ws/chat/outage/").await;
     let mut on_b = c.b().ws("/ws/chat/outage/").await;
+    on_a.chat_joined().await;
+    on_b.chat_joined().await;
     c.subscribed(1).await;
     on_a.send_json(json!({"message": "before"})).await;
     assert_eq!(on_a.recv_json().await["message"], "before");
@@ -628,6 +634,8 @@ async fn a_node_starts_without_redis_and_joins_when_it_comes() {
     // Local service works without Redis.
     let mut on_a = c.a().ws("/ws/chat/late/").await;
     let mut on_b = c.b().ws("/ws/chat/late/").await;
+    on_a.chat_joined().await;
+    on_b.chat_joined().await;
     on_a.send_json(json!({"message": "alone"})).await;
     assert_eq!(on_a.recv_json().await["message"], "alone");
 

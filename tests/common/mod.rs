@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use realtime_hub::auth::Auth;
 use realtime_hub::config::Config;
 use realtime_hub::relay::local::LocalBus;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -259,6 +259,14 @@ impl Ws {
                 Ok(other) => panic!("expected silence, got {other:?}"),
             }
         }
+    }
+
+    /// Returns once a chat socket has joined its room and read its history: the session reads
+    /// no frame before that, so the answer to a malformed one marks the point. Without it a
+    /// message posted right after the handshake may arrive as history instead of live.
+    pub async fn chat_joined(&mut self) {
+        self.send_text("not json").await;
+        assert_eq!(self.recv_json().await, json!({"error": "invalid JSON"}));
     }
 
     /// Closes politely.
