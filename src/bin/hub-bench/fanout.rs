@@ -613,6 +613,7 @@ pub async fn run(urls: &[&str], peer: &str, pids: &[u32], args: Args) -> Result<
         &tally.latencies[LOCAL],
         &tally.latencies[RELAYED],
     ]));
+    report.efficiency(args.rate.is_none());
     drop(writers);
     Ok(report)
 }

@@ -278,5 +278,6 @@ pub async fn run(url: &str, peer: &str, pids: &[u32], args: Args) -> Result<Repo
     report.deliveries(count * n as u64, got);
     report.deliveries_per_s = got as f64 / clock.elapsed().as_secs_f64().max(1e-9);
     report.latencies(&latencies);
+    report.efficiency(false);
     Ok(report)
 }

@@ -187,7 +187,18 @@ pub struct Report {
     pub seconds: f64,
     /// Whether the run hit its time bound before everything arrived.
     pub timed_out: bool,
+    /// Deliveries per second of server CPU (all its nodes): what one core of it can carry,
+    /// whether or not the run kept that core busy.
+    pub deliveries_per_cpu_s: f64,
+    /// As fast as possible only: whether the server kept its core(s) at least
+    /// [`SATURATED_PCT`] busy. When not, the round trip or the generator set the rate, and
+    /// deliveries/s say little about the server: add publishers or widen the window.
+    pub saturated: Option<bool>,
 }
+
+/// Server CPU, percent of each of its cores, above which an as-fast-as-possible run measured
+/// the server rather than the round trip.
+pub const SATURATED_PCT: f64 = 95.0;
 
 impl Report {
     /// Fills the latency fields from a histogram of microseconds.
@@ -229,6 +240,19 @@ impl Report {
         } else {
             1.0 - (delivered.min(expected) as f64 / expected as f64)
         };
+    }
+
+    /// Fills the CPU-per-delivery and saturation fields, once CPU and deliveries are in; `afap`
+    /// says the run sent as fast as possible (no fixed rate).
+    pub fn efficiency(&mut self, afap: bool) {
+        let cpu_s = self.server_cpu_pct / 100.0 * self.seconds;
+        self.deliveries_per_cpu_s = if cpu_s > 0.0 {
+            self.deliveries as f64 / cpu_s
+        } else {
+            0.0
+        };
+        let cores = self.server_cpu_pct_each.len().max(1) as f64;
+        self.saturated = afap.then_some(self.server_cpu_pct >= SATURATED_PCT * cores);
     }
 
     /// The table, then the JSON line, on stdout.
@@ -293,6 +317,19 @@ impl Report {
             .iter()
             .map(|c| format!("{c:.0}%"))
             .collect();
+        if self.deliveries_per_cpu_s > 0.0 {
+            println!(
+                "│ per server CPU-second {:.0} deliveries{}",
+                self.deliveries_per_cpu_s,
+                match self.saturated {
+                    Some(false) => format!(
+                        "   NOT SATURATED (server under {SATURATED_PCT:.0}% of its core: add \
+                         publishers or widen the window)"
+                    ),
+                    _ => String::new(),
+                }
+            );
+        }
         println!(
             "└ server cpu {:.0}%{each}  rss {} KiB (peak {})   generator cpu {:.0}%   cores busy {}",
             self.server_cpu_pct,
@@ -305,5 +342,37 @@ impl Report {
             "{}",
             serde_json::to_string(self).expect("report serializes")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_per_delivery_and_saturation() {
+        let mut r = Report {
+            deliveries: 1_000,
+            seconds: 2.0,
+            server_cpu_pct: 50.0,
+            server_cpu_pct_each: vec![50.0],
+            ..Report::default()
+        };
+        r.efficiency(true);
+        assert_eq!(
+            (r.deliveries_per_cpu_s, r.saturated),
+            (1_000.0, Some(false))
+        );
+        r.server_cpu_pct = 96.0;
+        r.efficiency(true);
+        assert_eq!(r.saturated, Some(true));
+        // Two nodes: saturated only when both cores are.
+        r.server_cpu_pct_each = vec![96.0, 60.0];
+        r.server_cpu_pct = 156.0;
+        r.efficiency(true);
+        assert_eq!(r.saturated, Some(false));
+        // At a fixed rate saturation is not the question.
+        r.efficiency(false);
+        assert_eq!(r.saturated, None);
     }
 }
