@@ -1,10 +1,12 @@
 //! Starting and stopping one hub node. [`run`] is what `main` calls and what every integration
 //! test calls, on a listener bound to port 0.
 //!
-//! Shutdown is ordered: stop on the signal, tell every session to close with 1001 (actix-web
-//! does not close WebSockets itself; it would wait out the timeout), wait until the sockets are
-//! gone or `HUB_SHUTDOWN_TIMEOUT_MS` passes, then stop the HTTP server, which lets in-flight
-//! requests (and their database writes) finish.
+//! Shutdown is a drain: from the signal `/readyz` answers 503 and new upgrades are refused with
+//! 503 (the load balancer sends clients elsewhere); every session closes with 1001 at its own
+//! moment within the first half of `HUB_SHUTDOWN_TIMEOUT_MS` (clients reconnecting to the other
+//! nodes arrive spread out, not in one burst; actix-web does not close WebSockets itself); once
+//! the sockets are gone or the timeout passes the HTTP server stops, letting in-flight requests
+//! finish; then the dialects' writers store what they accepted, and the process exits 0.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -65,6 +67,7 @@ async fn serve(
     let state = build_state(config, bus, down_rx)?;
     let config = state.config.clone();
     let shared = web::Data::new(crate::dialects::start(&state));
+    let writers = shared.clone();
 
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {
@@ -109,6 +112,13 @@ async fn serve(
         handle.stop(true).await;
     });
     server.await?;
+    let drain = crate::dialects::drained(&writers);
+    if tokio::time::timeout(state.config.shutdown_timeout, drain)
+        .await
+        .is_err()
+    {
+        log::warn!("shutdown: writers still busy after the shutdown timeout");
+    }
     state.hub.registry().do_send(StopRegistry);
     log::info!("stopped");
     Ok(())

@@ -31,6 +31,14 @@ pub fn start(state: &AppState) -> Shared {
     }
 }
 
+/// Waits until what the dialects' writers accepted is stored and published: the last step of
+/// a shutdown, after the sockets are closed and the HTTP server has stopped.
+pub async fn drained(shared: &Shared) {
+    if shared.chat_store.send(chat::store::Drained).await.is_err() {
+        log::warn!("shutdown: the chat writer was gone before it drained");
+    }
+}
+
 /// Mounts every dialect's WebSocket endpoints, REST routes and pages.
 pub fn routes(cfg: &mut ServiceConfig) {
     broadcast::routes(cfg);

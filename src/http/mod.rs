@@ -22,11 +22,13 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The dependencies answer: 200 when the database (and Redis, when configured) do, 503 naming
-/// the failing part otherwise.
+/// The dependencies answer and the node is not draining: 200 when the database (and Redis,
+/// when configured) do, 503 naming the failing part (or the shutdown) otherwise.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut body = serde_json::Map::new();
-    let mut failed = None;
+    // From the shutdown signal on: a load balancer stops sending new clients here while the
+    // open sockets are closed, spread over the shutdown timeout.
+    let mut failed = state.shutdown.borrow().then_some("shutting down");
     match state.db.ping().await {
         Ok(()) => body.insert("database".into(), json!("ok")),
         Err(e) => {

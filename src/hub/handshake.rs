@@ -135,6 +135,11 @@ pub async fn upgrade_with<D: Dialect>(
     opening: Opening<'_>,
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
+    // Draining: the load balancer learns it from `/readyz`; a client that still comes here is
+    // told to go elsewhere rather than upgraded and closed at once.
+    if *state.shutdown.borrow() {
+        return Err(ApiError::Unavailable("server shutting down".into()));
+    }
     let client = client_ip(req, &state.config.trusted_proxies);
     let quota_key = opening
         .user

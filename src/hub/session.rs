@@ -43,6 +43,12 @@ use crate::state::AppState;
 /// is reset.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long after the shutdown signal the last socket is sent its 1001: the first half of
+/// `HUB_SHUTDOWN_TIMEOUT_MS`, so that the last close handshakes finish within the second half.
+pub fn drain_spread(shutdown_timeout: Duration) -> Duration {
+    shutdown_timeout / 2
+}
+
 /// How many times `HUB_SLOW_CONSUMER_BYTES` a connection may ever have waiting: past it the
 /// reader is slow whatever its history (memory stays bounded).
 pub const SLOW_CONSUMER_CEILING: usize = 8;
@@ -404,9 +410,13 @@ impl<D: Dialect> Actor for Session<D> {
             });
         }
         let mut shutdown = core.state.shutdown.clone();
+        let spread = drain_spread(core.state.config.shutdown_timeout);
         ctx.spawn(
             wrap_future::<_, Self>(async move {
                 let _ = shutdown.wait_for(|down| *down).await;
+                // Each socket at its own moment within the spread: clients that reconnect at
+                // once land on the other nodes a few at a time, not all in one instant.
+                tokio::time::sleep(spread.mul_f64(rand::random::<f64>())).await;
             })
             .map(|_, act, ctx| {
                 act.core

@@ -36,6 +36,12 @@ pub struct Post {
     pub author: Inbox,
 }
 
+/// Answers once every message handed to the writer before it is stored and published: what
+/// shutdown waits for, so that a message accepted just before the signal is not lost.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drained;
+
 /// Starts a write once the mailbox has been drained into `pending`.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -48,6 +54,8 @@ pub struct ChatStore {
     pending: Vec<Post>,
     /// A batch is being written, or a [`WriteNow`] is on its way.
     busy: bool,
+    /// Told when nothing is pending any more ([`Drained`]).
+    drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl ChatStore {
@@ -58,12 +66,16 @@ impl ChatStore {
             hub,
             pending: Vec::new(),
             busy: false,
+            drain_waiters: Vec::new(),
         }
     }
 
     fn write(&mut self, ctx: &mut Context<Self>) {
         if self.pending.is_empty() {
             self.busy = false;
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
             return;
         }
         let take = self.pending.len().min(MAX_BATCH);
@@ -141,5 +153,20 @@ impl Handler<WriteNow> for ChatStore {
 
     fn handle(&mut self, _: WriteNow, ctx: &mut Self::Context) {
         self.write(ctx);
+    }
+}
+
+impl Handler<Drained> for ChatStore {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drained, _: &mut Self::Context) -> Self::Result {
+        if !self.busy && self.pending.is_empty() {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.drain_waiters.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }
