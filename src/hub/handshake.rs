@@ -24,11 +24,7 @@ pub fn identify(
     state: &AppState,
     required: bool,
 ) -> Result<Option<Identity>, ApiError> {
-    origin::check(
-        req,
-        &state.config.allowed_origins,
-        &state.config.trusted_proxies,
-    )?;
+    origin::check(req, &state.config)?;
     let identity = state.auth.from_request(req)?;
     if required && identity.is_none() {
         return Err(ApiError::Unauthorized("authentication required".into()));

@@ -580,9 +580,13 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
 
   test('Host keeps the port: a page of the hub may open sockets, another origin may not', async () => {
     const room = `origin-${suffix}`;
-    const same = await open('chat', `${ws}/ws/chat/${room}/`, { origin: http });
-    const other = `http://127.0.0.1:${Number(new URL(http).port) + 1}`;
-    await assert.rejects(Client.open(`${ws}/ws/chat/${room}/`, { origin: other }), (e) => {
+    // Addressed by a public name, as browsers reach a deployed hub: under a loopback name a
+    // node bound to 127.0.0.1 would let any loopback page in (the development rule).
+    const { port } = new URL(http);
+    const host = `hub.example.com:${port}`;
+    const same = await open('chat', `${ws}/ws/chat/${room}/`, { origin: `http://${host}`, headers: { host } });
+    const other = `http://hub.example.com:${Number(port) + 1}`;
+    await assert.rejects(Client.open(`${ws}/ws/chat/${room}/`, { origin: other, headers: { host } }), (e) => {
       assert.equal(e.status, 403);
       assert.deepEqual(JSON.parse(e.body), { error: 'origin not allowed' });
       return true;
