@@ -659,7 +659,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     const res = await api('/api/messages/', alice, { recipient_id: 2, subject: 'Jam', body: 'Friday?' });
     assert.equal(res.status, 201);
     const message = await res.json();
-    assert.deepEqual([message.sender, message.recipient, message.body], [{ id: 1, name: 'alice' }, { id: 2, name: 'bob' }, 'Friday?']);
+    assert.deepEqual([message.sender, message.recipient, message.body], [{ id: 1, name: 'alice', username: 'alice' }, { id: 2, name: 'bob', username: 'bob' }, 'Friday?']);
     const origin = await servedBy('POST', '/api/messages/');
     const here = (clients) => clients.find((c) => c.node === origin);
     const there = (clients) => clients.find((c) => c.node !== origin);
