@@ -36,12 +36,15 @@ async fn over_the_rate_gets_errors_then_4101() {
         ws.send_text("x").await;
     }
     for _ in 0..5 {
-        assert_eq!(ws.recv_json().await, json!({"error": "invalid JSON"}));
+        assert_eq!(
+            ws.recv_json().await,
+            json!({"error": "invalid JSON", "user": "system", "message": "invalid JSON"})
+        );
     }
     for _ in 0..5 {
         assert_eq!(
             ws.recv_json().await,
-            json!({"error": "rate limit exceeded"})
+            json!({"error": "rate limit exceeded", "user": "system", "message": "rate limit exceeded"})
         );
     }
     assert_eq!(ws.recv_close().await, (4101, "rate limit exceeded".into()));

@@ -272,7 +272,10 @@ impl Ws {
     /// message posted right after the handshake may arrive as history instead of live.
     pub async fn chat_joined(&mut self) {
         self.send_text("not json").await;
-        assert_eq!(self.recv_json().await, json!({"error": "invalid JSON"}));
+        assert_eq!(
+            self.recv_json().await,
+            json!({"error": "invalid JSON", "user": "system", "message": "invalid JSON"})
+        );
     }
 
     /// Closes politely.
