@@ -716,10 +716,13 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
         data: { chord: null, practicing: false, started_at: null, connections: 1 },
       });
     });
+    const connected = { type: 'connection_update', data: { status: 'connected', user_id: 3 } };
+    await t.test('each device hears of its own connection, as the seed\'s group send tells it', async () => {
+      assert.deepEqual(await pc.json('connection_update'), connected);
+      assert.deepEqual(await phone.json('connection_update'), connected);
+    });
     await t.test('the PC hears of the phone connecting on the other node', async () => {
-      assert.deepEqual(await pc.json('connection_update'), {
-        type: 'connection_update', data: { status: 'connected', user_id: 3 },
-      });
+      assert.deepEqual(await pc.json('connection_update'), connected);
     });
     await t.test('the phone, on the other node, is counted with the PC', async () => {
       assert.deepEqual(await phone.json('session_state'), {

@@ -252,7 +252,8 @@ pub struct PracticeOut {
     pub timestamp: String,
 }
 
-/// `connection_update`.
+/// `connection_update`: to every member, the newcomer included, when a device connects; to the
+/// others when one leaves.
 #[derive(Debug, Serialize)]
 pub struct ConnectionOut {
     /// `connected` or `disconnected`.
