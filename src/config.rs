@@ -12,7 +12,9 @@ use crate::error::ConfigError;
 /// Everything the hub can be told, with units in the names where a number has one.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `HUB_BIND`: where the HTTP/WebSocket listener binds. Default `127.0.0.1:8000`.
+    /// `HUB_BIND`: where the HTTP/WebSocket listener binds. Default `127.0.0.1:8000`. Once
+    /// serving, the address actually bound (the port a `:0` resolved to): the Origin check
+    /// asks whether it is a loopback address ([`crate::auth::origin`]).
     pub bind: SocketAddr,
     /// `DATABASE_URL`: `sqlite://path` (default `sqlite://realtime-hub.db`, relative to the
     /// working directory) or `postgres://…` for a shared store.
@@ -41,7 +43,9 @@ pub struct Config {
     /// outside. Unset (default): `/metrics` is open, as scrapers on a private network expect.
     pub metrics_key: Option<String>,
     /// `HUB_ALLOWED_ORIGINS`: comma-separated origins allowed to open browser WebSockets;
-    /// `*` allows any. Empty (default) allows only same-origin pages and non-browser clients.
+    /// `*` allows any. Empty (default) allows same-origin pages and non-browser clients, and,
+    /// on a hub bound to loopback and reached by a loopback name, `http://localhost:*` pages
+    /// (and `127.0.0.1`, `[::1]`): a dev server beside it ([`crate::auth::origin`]).
     pub allowed_origins: Vec<String>,
     /// `HUB_TRUSTED_PROXIES`: comma-separated proxy addresses (e.g. `127.0.0.1` for a local
     /// Nginx) whose `X-Forwarded-For` names the client for per-address quotas and whose

@@ -63,6 +63,12 @@ async fn serve(
     shutdown: impl Future<Output = ()> + 'static,
     bus: Option<LocalBus>,
 ) -> std::io::Result<()> {
+    // The address actually bound (a test's port 0 resolved): the Origin check asks whether
+    // the hub is reachable from this machine only.
+    let config = Config {
+        bind: listener.local_addr()?,
+        ..config
+    };
     let (down_tx, down_rx) = watch::channel(false);
     let state = build_state(config, bus, down_rx)?;
     let config = state.config.clone();

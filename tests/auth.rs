@@ -42,10 +42,16 @@ fn chat(app: &TestApp, authorization: Option<&str>, query: &str) -> Request {
     req
 }
 
-/// The name a chat member is shown under (its first message's `user`).
+/// The name a chat member is shown under (its first message's `user`; the room's history,
+/// replayed first, is passed over).
 async fn chat_name(ws: &mut Ws) -> Value {
     ws.send_json(json!({"message": "who am i"})).await;
-    ws.recv_json().await["user"].clone()
+    loop {
+        let frame = ws.recv_json().await;
+        if frame.get("history").is_none() {
+            return frame["user"].clone();
+        }
+    }
 }
 
 #[tokio::test]
@@ -219,7 +225,7 @@ async fn the_user_row_is_written_only_when_the_token_says_something_new() {
         200
     );
     let mut ws = Ws::connect(chat(&app, None, &format!("?token={nameless}"))).await;
-    chat_name(&mut ws).await;
+    assert_eq!(chat_name(&mut ws).await, "gil2");
     assert_eq!(user_row(&app, 7), Some(("gil2".to_string(), rewritten)));
     // A user first seen without a name is recorded under the decimal id.
     let first = sign(json!({"user_id": 8, "exp": unix_now() + 60}));
@@ -256,4 +262,103 @@ async fn a_handshake_refused_by_the_quota_writes_no_user() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the quota place never came back");
+}
+
+/// An access token as djangorestframework-simplejwt mints it: `user_id` and no name at all.
+fn simplejwt(user_id: i64) -> String {
+    let now = unix_now();
+    sign(json!({
+        "token_type": "access", "exp": now + 300, "iat": now,
+        "jti": "5f0c8f2e4b6a4d0e9a1b2c3d4e5f6a7b", "user_id": user_id
+    }))
+}
+
+#[tokio::test]
+async fn a_token_without_a_name_is_shown_under_the_stored_name_in_every_dialect() {
+    let app = TestApp::spawn();
+    let (gil, ann) = (app.token(7, "gil"), app.token(8, "ann"));
+    for token in [&gil, &ann] {
+        assert_eq!(
+            rest(&app, Some(&format!("Bearer {token}")), "").await.0,
+            200
+        );
+    }
+    let nameless = simplejwt(7);
+    let gil_object = json!({"id": 7, "name": "gil", "username": "gil"});
+
+    // chat: the `user` of its messages.
+    let mut ws = Ws::connect(chat(&app, None, &format!("?token={nameless}"))).await;
+    assert_eq!(chat_name(&mut ws).await, "gil");
+
+    // messages: `sender` over REST and in `new_message`, on the sender's own socket.
+    let mut inbox = app.ws(&format!("/ws/messages/?token={nameless}")).await;
+    assert_eq!(
+        inbox.recv_json().await,
+        json!({"type": "connection", "message": "connected", "user_id": 7})
+    );
+    let (status, sent) = common::api(
+        &app,
+        "POST",
+        "/api/messages/",
+        Some(&nameless),
+        Some(json!({"recipient_id": 8, "subject": "", "body": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(
+        (sent["sender"].clone(), sent["recipient"].clone()),
+        (
+            gil_object.clone(),
+            json!({"id": 8, "name": "ann", "username": "ann"})
+        )
+    );
+    let pushed = inbox.recv_json().await;
+    assert_eq!(pushed["type"], "new_message");
+    assert_eq!(pushed["message"]["sender"], gil_object);
+
+    // broadcast: the `connected` list and the `sender` of messages.
+    let now = unix_now();
+    let channel_token = sign(json!({"id": 7, "channel": "band:1", "iat": now, "exp": now + 60}));
+    let mut bc = app
+        .ws(&format!("/ws/broadcast/?token={channel_token}"))
+        .await;
+    assert_eq!(
+        bc.recv_json().await,
+        json!({"type": "connected", "users": [{"id": 7, "name": "gil"}]})
+    );
+    bc.send_json(json!({"data": {"text": "hi"}})).await;
+    assert_eq!(bc.recv_json().await, json!({"type": "sended", "ok": true}));
+    assert_eq!(
+        bc.recv_json().await,
+        json!({"type": "message", "sender": {"name": "gil", "id": 7}, "data": {"text": "hi"}})
+    );
+    assert_eq!(user_row(&app, 7).unwrap().0, "gil");
+}
+
+#[tokio::test]
+async fn a_node_that_never_saw_the_user_reads_the_stored_name() {
+    let first = TestApp::spawn();
+    let gil = first.token(7, "gil");
+    assert_eq!(
+        rest(&first, Some(&format!("Bearer {gil}")), "").await.0,
+        200
+    );
+    // A second node on the same database: nothing about user 7 in its memory.
+    let db = format!("sqlite://{}", first.db_path().display());
+    let second = TestApp::node(&[], Some(db));
+    let mut ws = Ws::connect(chat(&second, None, &format!("?token={}", simplejwt(7)))).await;
+    assert_eq!(chat_name(&mut ws).await, "gil");
+    // A user first seen without a name is shown under its id, and keeps it only until a
+    // token names it.
+    let mut ws = Ws::connect(chat(&second, None, &format!("?token={}", simplejwt(9)))).await;
+    assert_eq!(chat_name(&mut ws).await, "9");
+    let mut ws = Ws::connect(chat(
+        &second,
+        None,
+        &format!("?token={}", second.token(9, "ivy")),
+    ))
+    .await;
+    assert_eq!(chat_name(&mut ws).await, "ivy");
+    let mut ws = Ws::connect(chat(&second, None, &format!("?token={}", simplejwt(9)))).await;
+    assert_eq!(chat_name(&mut ws).await, "ivy");
 }

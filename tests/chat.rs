@@ -114,7 +114,7 @@ async fn bad_frames_get_errors_and_the_socket_stays_open() {
         ws.send_text(&frame).await;
         assert_eq!(
             ws.recv_json().await,
-            json!({"error": reason}),
+            json!({"error": reason, "user": "system", "message": reason}),
             "for {frame:.40}"
         );
     }

@@ -30,8 +30,17 @@ async fn new_session(app: &TestApp, token: &str) -> String {
     body["id"].as_str().unwrap().to_string()
 }
 
-async fn device(app: &TestApp, id: &str, token: &str) -> Ws {
-    app.ws(&format!("/ws/guitar/{id}/?token={token}")).await
+/// `connection_update` about `user_id`'s device.
+fn connection(status: &str, user_id: i64) -> Value {
+    json!({"type": "connection_update", "data": {"status": status, "user_id": user_id}})
+}
+
+/// A device of user `user_id` joined to session `id`, past its own `connection_update` (the
+/// first frame every newcomer gets, as the seed's group send gives it).
+async fn device(app: &TestApp, id: &str, token: &str, user_id: i64) -> Ws {
+    let mut ws = app.ws(&format!("/ws/guitar/{id}/?token={token}")).await;
+    assert_eq!(ws.recv_json().await, connection("connected", user_id));
+    ws
 }
 
 #[tokio::test]
@@ -156,20 +165,22 @@ async fn the_pc_follows_the_phone() {
     let app = TestApp::spawn();
     let token = app.token(1, "ann");
     let id = new_session(&app, &token).await;
-    let mut pc = device(&app, &id, &token).await;
+    // Each newcomer hears of its own connection first, as the seed's group send (which
+    // includes the sender) tells it, then gets the session's state.
+    let mut pc = app.ws(&format!("/ws/guitar/{id}/?token={token}")).await;
+    assert_eq!(pc.recv_json().await, connection("connected", 1));
     assert_eq!(
         pc.recv_json().await,
         json!({"type": "session_state", "data": {"chord": null, "practicing": false, "started_at": null, "connections": 1}})
     );
     let mut phone = app.ws(&format!("/ws/guitar/{id}?token={token}")).await; // no trailing slash
+    assert_eq!(phone.recv_json().await, connection("connected", 1));
     assert_eq!(
         phone.recv_json().await,
         json!({"type": "session_state", "data": {"chord": null, "practicing": false, "started_at": null, "connections": 2}})
     );
-    assert_eq!(
-        pc.recv_json().await,
-        json!({"type": "connection_update", "data": {"status": "connected", "user_id": 1}})
-    );
+    assert_eq!(pc.recv_json().await, connection("connected", 1));
+    pc.expect_silence(200).await;
 
     phone
         .send_json(json!({"type": "chord_change", "data": {"chord": "Am7"}}))
@@ -187,17 +198,16 @@ async fn the_pc_follows_the_phone() {
     phone.expect_silence(200).await;
 
     // A PC that joins late shows the current chord.
-    let mut late = device(&app, &id, &token).await;
+    let mut late = device(&app, &id, &token, 1).await;
     assert_eq!(
         late.recv_json().await,
         json!({"type": "session_state", "data": {"chord": "Am7", "practicing": false, "started_at": null, "connections": 3}})
     );
-    pc.recv_json().await;
-    phone.recv_json().await;
+    assert_eq!(pc.recv_json().await, connection("connected", 1));
+    assert_eq!(phone.recv_json().await, connection("connected", 1));
 
     phone.close().await;
-    let gone =
-        json!({"type": "connection_update", "data": {"status": "disconnected", "user_id": 1}});
+    let gone = connection("disconnected", 1);
     assert_eq!(pc.recv_json().await, gone);
     assert_eq!(late.recv_json().await, gone);
 }
@@ -207,9 +217,9 @@ async fn practice_is_stored_then_announced() {
     let app = TestApp::spawn();
     let token = app.token(1, "ann");
     let id = new_session(&app, &token).await;
-    let mut pc = device(&app, &id, &token).await;
+    let mut pc = device(&app, &id, &token, 1).await;
     pc.recv_json().await;
-    let mut phone = device(&app, &id, &token).await;
+    let mut phone = device(&app, &id, &token, 1).await;
     phone.recv_json().await;
     pc.recv_json().await;
 
@@ -251,7 +261,7 @@ async fn practice_is_stored_then_announced() {
     let update = phone.recv_json().await;
     assert_eq!(update["data"]["status"], "started");
     let since = update["data"]["timestamp"].clone();
-    let mut late = device(&app, &id, &token).await;
+    let mut late = device(&app, &id, &token, 1).await;
     assert_eq!(
         late.recv_json().await,
         json!({"type": "session_state", "data": {"chord": null, "practicing": true, "started_at": since, "connections": 3}})
@@ -282,7 +292,7 @@ async fn bad_frames_get_errors_nothing_is_stored_and_the_socket_stays_open() {
     let app = TestApp::spawn();
     let token = app.token(1, "ann");
     let id = new_session(&app, &token).await;
-    let mut ws = device(&app, &id, &token).await;
+    let mut ws = device(&app, &id, &token, 1).await;
     ws.recv_json().await;
     let long = "C".repeat(40);
     let cases = [
@@ -360,7 +370,7 @@ async fn closing_a_session_ends_its_sockets() {
     let app = TestApp::spawn();
     let token = app.token(1, "ann");
     let id = new_session(&app, &token).await;
-    let mut ws = device(&app, &id, &token).await;
+    let mut ws = device(&app, &id, &token, 1).await;
     ws.recv_json().await;
     let (status, _) = call(
         &app,
@@ -392,14 +402,11 @@ async fn members_may_join_others_may_not() {
     .await;
     assert_eq!(status, 201);
     let id = body["id"].as_str().unwrap();
-    let mut pc = device(&app, id, &owner).await;
+    let mut pc = device(&app, id, &owner, 1).await;
     pc.recv_json().await;
-    let mut teacher = device(&app, id, &member).await;
+    let mut teacher = device(&app, id, &member, 2).await;
     teacher.recv_json().await;
-    assert_eq!(
-        pc.recv_json().await,
-        json!({"type": "connection_update", "data": {"status": "connected", "user_id": 2}})
-    );
+    assert_eq!(pc.recv_json().await, connection("connected", 2));
     teacher
         .send_json(json!({"type": "chord_change", "data": {"chord": "G/B"}}))
         .await;
@@ -413,7 +420,7 @@ async fn practice_times_far_from_the_server_clock_are_refused() {
     let app = TestApp::spawn();
     let token = app.token(1, "ann");
     let id = new_session(&app, &token).await;
-    let mut phone = device(&app, &id, &token).await;
+    let mut phone = device(&app, &id, &token, 1).await;
     phone.recv_json().await;
     let out_of_range = json!({"type": "error", "data": {"message": "timestamp out of range: more than a day from the server's clock"}});
     let now = common::now();
@@ -504,5 +511,62 @@ async fn session_members_are_bounded() {
     assert_eq!(
         create(&app, json!([2, -5])).await,
         (422, json!({"error": "member ids are positive integers"}))
+    );
+}
+
+#[tokio::test]
+async fn the_seeds_chord_spellings_reach_the_pc_and_garbage_does_not() {
+    let app = TestApp::spawn();
+    let token = app.token(1, "ann");
+    let id = new_session(&app, &token).await;
+    let mut pc = device(&app, &id, &token, 1).await;
+    pc.recv_json().await;
+    let mut phone = device(&app, &id, &token, 1).await;
+    phone.recv_json().await;
+    assert_eq!(pc.recv_json().await, connection("connected", 1));
+    let chord = |chord: &str| json!({"type": "chord_change", "data": {"chord": chord}});
+    for name in [
+        "C6/9",
+        "Bm7-5",
+        "Bm7b5",
+        "C(add9)",
+        "Cadd9",
+        "N.C.",
+        "D/F#",
+        "Bm7(♭5)",
+        "C△7",
+        "C7(b9,#11)",
+        "Csus4",
+        "Cdim7",
+        "Caug",
+        "Cmaj7",
+        "Cm7",
+        "G9",
+        "F11",
+        "A13",
+    ] {
+        phone.send_json(chord(name)).await;
+        let got = pc.recv_json().await;
+        let mut expected =
+            json!({"type": "chord_change", "data": {"chord": name, "user_id": 1, "timestamp": ""}});
+        fix_time(&got, &mut expected, "/data/timestamp");
+        assert_eq!(got, expected, "{name}");
+    }
+    for garbage in ["", "C\u{0}", "C\nD", "C D", "C(9", "C#b", &"C".repeat(17)] {
+        phone.send_json(chord(garbage)).await;
+        assert_eq!(
+            phone.recv_json().await,
+            json!({"type": "error", "data": {"message": format!("invalid chord: {garbage}")}}),
+            "{garbage:?}"
+        );
+    }
+    pc.expect_silence(200).await;
+    // Still connected, and the last chord that passed is the session's.
+    phone.send_json(chord("Am7")).await;
+    assert_eq!(pc.recv_json().await["data"]["chord"], "Am7");
+    let mut late = device(&app, &id, &token, 1).await;
+    assert_eq!(
+        late.recv_json().await,
+        json!({"type": "session_state", "data": {"chord": "Am7", "practicing": false, "started_at": null, "connections": 3}})
     );
 }

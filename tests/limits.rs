@@ -36,12 +36,15 @@ async fn over_the_rate_gets_errors_then_4101() {
         ws.send_text("x").await;
     }
     for _ in 0..5 {
-        assert_eq!(ws.recv_json().await, json!({"error": "invalid JSON"}));
+        assert_eq!(
+            ws.recv_json().await,
+            json!({"error": "invalid JSON", "user": "system", "message": "invalid JSON"})
+        );
     }
     for _ in 0..5 {
         assert_eq!(
             ws.recv_json().await,
-            json!({"error": "rate limit exceeded"})
+            json!({"error": "rate limit exceeded", "user": "system", "message": "rate limit exceeded"})
         );
     }
     assert_eq!(ws.recv_close().await, (4101, "rate limit exceeded".into()));
@@ -126,8 +129,10 @@ async fn the_scheme_is_part_of_the_same_origin_check() {
         req
     };
     let forbidden = (403, json!({"error": "origin not allowed"}));
-    // A plain hub: an https page of the same host and port is another origin.
-    let app = TestApp::spawn();
+    // Hubs bound to every address, so the development rule for loopback pages (tested
+    // below) stays out of the way. A plain hub: an https page of the same host and port is
+    // another origin.
+    let app = TestApp::with(&[("HUB_BIND", "0.0.0.0:0")]);
     let (http, https) = (
         format!("http://{}", app.addr),
         format!("https://{}", app.addr),
@@ -141,7 +146,10 @@ async fn the_scheme_is_part_of_the_same_origin_check() {
     Ws::connect(handshake(&app, &http, None)).await;
 
     // Behind a TLS-terminating proxy the hub trusts, the proxy's word is the scheme.
-    let app = TestApp::with(&[("HUB_TRUSTED_PROXIES", "127.0.0.1")]);
+    let app = TestApp::with(&[
+        ("HUB_TRUSTED_PROXIES", "127.0.0.1"),
+        ("HUB_BIND", "0.0.0.0:0"),
+    ]);
     let (http, https) = (
         format!("http://{}", app.addr),
         format!("https://{}", app.addr),
@@ -152,6 +160,94 @@ async fn the_scheme_is_part_of_the_same_origin_check() {
         forbidden
     );
     assert_eq!(refused(handshake(&app, &https, None)).await, forbidden);
+}
+
+/// A handshake to `path` on `app` from a page of `origin`, addressed to `host`.
+fn from_page(
+    app: &TestApp,
+    path: &str,
+    origin: &str,
+    host: &str,
+) -> impl IntoClientRequest + Unpin {
+    let mut req = app.ws_url(path).into_client_request().unwrap();
+    req.headers_mut().insert("Origin", origin.parse().unwrap());
+    req.headers_mut().insert("Host", host.parse().unwrap());
+    req
+}
+
+#[tokio::test]
+async fn loopback_pages_reach_a_hub_bound_to_loopback_and_no_other() {
+    let token = TestApp::spawn().token(1, "ann");
+    let paths = [
+        "/ws/chat/dev/".to_string(),
+        format!("/ws/messages/?token={token}"),
+        "/api/v4/websocket".to_string(),
+    ];
+    let pages = [
+        "http://localhost:3000",
+        "http://127.0.0.1:5173",
+        "http://[::1]:3000",
+    ];
+    // The hub as `cargo run` starts it: bound to 127.0.0.1, no HUB_ALLOWED_ORIGINS. A Next.js
+    // dev server on another port, reaching the hub as localhost:8000 does.
+    let local = TestApp::spawn();
+    let port = local.addr.port();
+    let mut chat = Ws::connect(from_page(
+        &local,
+        &paths[0],
+        "http://localhost:3000",
+        &format!("localhost:{port}"),
+    ))
+    .await;
+    chat.send_json(json!({"message": "from next dev"})).await;
+    assert_eq!(chat.recv_json().await["message"], "from next dev");
+    let mut messages = Ws::connect(from_page(
+        &local,
+        &paths[1],
+        "http://localhost:3000",
+        &format!("localhost:{port}"),
+    ))
+    .await;
+    assert_eq!(
+        messages.recv_json().await,
+        json!({"type": "connection", "message": "connected", "user_id": 1})
+    );
+    for (path, page) in paths.iter().flat_map(|p| pages.map(|o| (p, o))) {
+        for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+            Ws::connect(from_page(&local, path, page, &host)).await;
+        }
+    }
+    let forbidden = (403, json!({"error": "origin not allowed"}));
+    // Still refused there: other sites, https loopback pages, and any page when the hub is
+    // reached under another name (a loopback hub behind Nginx is reached by its public one).
+    for (page, host) in [
+        ("http://evil.example", format!("localhost:{port}")),
+        ("https://localhost:3000", format!("localhost:{port}")),
+        ("http://localhost:3000", "hub.example".to_string()),
+    ] {
+        for path in &paths {
+            assert_eq!(
+                refused(from_page(&local, path, page, &host)).await,
+                forbidden,
+                "{page} to {host}{path}"
+            );
+        }
+    }
+    // Bound to every address, or given a list, the strict rule holds for loopback pages too.
+    let everywhere = TestApp::with(&[("HUB_BIND", "0.0.0.0:0")]);
+    let listed = TestApp::with(&[("HUB_ALLOWED_ORIGINS", "https://app.example")]);
+    for app in [&everywhere, &listed] {
+        let host = format!("localhost:{}", app.addr.port());
+        for (path, page) in paths.iter().flat_map(|p| pages.map(|o| (p, o))) {
+            assert_eq!(
+                refused(from_page(app, path, page, &host)).await,
+                forbidden,
+                "{page} to {path}"
+            );
+        }
+        // The hub's own pages stay allowed.
+        Ws::connect(from_page(app, &paths[0], &format!("http://{host}"), &host)).await;
+    }
 }
 
 #[tokio::test]

@@ -37,7 +37,8 @@ fn message(
     body: &str,
 ) -> Value {
     json!({
-        "id": id, "sender": {"id": from.0, "name": from.1}, "recipient": {"id": to.0, "name": to.1},
+        "id": id, "sender": {"id": from.0, "name": from.1, "username": from.1},
+        "recipient": {"id": to.0, "name": to.1, "username": to.1},
         "community": community, "subject": subject, "body": body, "is_read": false, "read_at": null,
         "created_at": "", "updated_at": ""
     })

@@ -351,7 +351,10 @@ async fn user_add_lets_messages_reach_someone_who_never_connected() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["recipient"], json!({"id": 5, "name": "erin"}));
+    assert_eq!(
+        body["recipient"],
+        json!({"id": 5, "name": "erin", "username": "erin"})
+    );
 }
 
 #[tokio::test]

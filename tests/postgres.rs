@@ -131,6 +131,10 @@ async fn messages_and_practice_work_on_postgres() {
     assert_eq!(status, 201);
     let id = session["id"].as_str().unwrap();
     let mut phone = app.ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
+    assert_eq!(
+        phone.recv_json().await,
+        json!({"type": "connection_update", "data": {"status": "connected", "user_id": 1}})
+    );
     phone.recv_json().await;
     let now = common::now();
     for (kind, ts) in [

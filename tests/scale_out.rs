@@ -259,8 +259,11 @@ async fn the_pc_on_one_node_follows_the_phone_on_another() {
     let token = c.a().token(1, "ann");
     let id = guitar_session(c.a(), &token).await;
     let mut pc = c.a().ws(&format!("/ws/guitar/{id}/?token={token}")).await;
+    // Each newcomer first hears of its own connection, as the seed's group send tells it.
+    assert_eq!(pc.recv_json().await, connection("connected"));
     assert_eq!(pc.recv_json().await, state(json!(null), 1));
     let mut phone = c.b().ws(&format!("/ws/guitar/{id}/?token={token}")).await;
+    assert_eq!(phone.recv_json().await, connection("connected"));
     // Connections on every node are counted.
     assert_eq!(phone.recv_json().await, state(json!(null), 2));
     c.subscribed(1).await;
@@ -412,8 +415,10 @@ async fn members_of_a_killed_node_are_announced_gone_by_the_others() {
         .unwrap();
     let id = created["id"].as_str().unwrap();
     let mut pc = Ws::connect(survivor.ws_url(&format!("/ws/guitar/{id}/?token={token}"))).await;
+    assert_eq!(pc.recv_json().await, connection("connected"));
     pc.recv_json().await;
     let mut phone = Ws::connect(doomed.ws_url(&format!("/ws/guitar/{id}/?token={token}"))).await;
+    assert_eq!(phone.recv_json().await, connection("connected"));
     assert_eq!(phone.recv_json().await, state(json!(null), 2));
     assert_eq!(pc.recv_json().await, connection("connected"));
 
@@ -441,6 +446,7 @@ async fn members_of_a_killed_node_are_announced_gone_by_the_others() {
         json!({"type": "connected", "users": [{"id": 1, "name": "alice"}, {"id": 3, "name": "carol"}]})
     );
     let mut pc2 = Ws::connect(survivor.ws_url(&format!("/ws/guitar/{id}/?token={token}"))).await;
+    assert_eq!(pc2.recv_json().await, connection("connected"));
     assert_eq!(pc2.recv_json().await, state(json!(null), 2));
 }
 
@@ -537,8 +543,10 @@ async fn direct_messages_and_guitar_state_stored_during_an_outage_arrive_after_i
     bob_b.recv_json().await;
     let id = guitar_session(c.a(), &alice).await;
     let mut pc = c.b().ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
+    assert_eq!(pc.recv_json().await, connection("connected"));
     pc.recv_json().await;
     let mut phone = c.a().ws(&format!("/ws/guitar/{id}/?token={alice}")).await;
+    assert_eq!(phone.recv_json().await, connection("connected"));
     phone.recv_json().await;
     c.subscribed(2).await;
     assert_eq!(pc.recv_json().await, connection("connected"));

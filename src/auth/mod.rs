@@ -35,7 +35,9 @@ pub const TOKEN_PARAMS: [&str; 2] = ["token", "access_token"];
 pub struct Identity {
     /// The user's id: the first of `user_id`, `id` and `sub` present, always positive.
     pub id: i64,
-    /// The display name; the decimal id when the token names nobody.
+    /// The display name the token gives, or the decimal id when it gives none; once the user
+    /// is recorded ([`crate::hub::handshake::remember`]), the name the database holds, so a
+    /// token without a name is shown under the stored one.
     pub name: String,
     /// Whether `name` came from a claim. A token without one must not rename a stored user to
     /// the decimal id (SPEC §3: "a token without a name keeps the stored name").
@@ -338,10 +340,29 @@ mod tests {
                 "cy",
             ),
             (serde_json::json!({"user_id": "10", "exp": exp}), 10, "10"),
+            // The first name claim present wins: `name`, then `username`, then
+            // `preferred_username`; an empty or null one counts as absent.
+            (
+                serde_json::json!({"id": 11, "name": "dee", "username": "d", "preferred_username": "dd", "exp": exp}),
+                11,
+                "dee",
+            ),
+            (
+                serde_json::json!({"id": 12, "username": "eve", "preferred_username": "e", "exp": exp}),
+                12,
+                "eve",
+            ),
+            (
+                serde_json::json!({"id": 13, "name": "", "username": null, "preferred_username": "fay", "exp": exp}),
+                13,
+                "fay",
+            ),
         ];
         for (claims, id, name) in cases {
             let who = auth.verify(&sign(claims)).unwrap();
             assert_eq!((who.id, who.name.as_str()), (id, name));
+            // Only a token with none of the claims stands in its id, and says so.
+            assert_eq!(who.named, id != 10);
         }
     }
 

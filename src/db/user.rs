@@ -85,12 +85,17 @@ impl KnownUsers {
     /// Most users remembered at once (tens of bytes each).
     pub const CAPACITY: usize = 10_000;
 
-    /// Whether the database is known to hold `id` already, under `name` when one is given.
-    pub fn knows(&self, id: i64, name: Option<&str>) -> bool {
+    /// The name the database is known to hold for `id` — `None` when this node does not know
+    /// it freshly, or knows a different one than `name` (when given). A token without a name
+    /// is shown under what this returns, so it costs no query either.
+    pub fn name(&self, id: i64, name: Option<&str>) -> Option<String> {
         let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        names.get(&id).is_some_and(|(known, at)| {
-            at.elapsed() < Self::FRESH && name.is_none_or(|name| name == known)
-        })
+        names
+            .get(&id)
+            .filter(|(known, at)| {
+                at.elapsed() < Self::FRESH && name.is_none_or(|name| name == known)
+            })
+            .map(|(known, _)| known.clone())
     }
 
     /// Remembers that the database holds `id` under `name`, as of now.
@@ -113,12 +118,12 @@ mod tests {
     #[test]
     fn known_users_match_by_name_and_stay_bounded() {
         let known = KnownUsers::default();
-        assert!(!known.knows(1, Some("ann")));
+        assert_eq!(known.name(1, Some("ann")), None);
         known.learned(1, "ann".into());
-        assert!(known.knows(1, Some("ann")));
-        assert!(known.knows(1, None));
-        assert!(!known.knows(1, Some("anne")));
-        assert!(!known.knows(2, None));
+        assert_eq!(known.name(1, Some("ann")).as_deref(), Some("ann"));
+        assert_eq!(known.name(1, None).as_deref(), Some("ann"));
+        assert_eq!(known.name(1, Some("anne")), None);
+        assert_eq!(known.name(2, None), None);
         for id in 0..(KnownUsers::CAPACITY as i64 + 10) {
             known.learned(id, id.to_string());
         }

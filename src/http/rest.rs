@@ -18,14 +18,14 @@ use crate::hub::handshake;
 use crate::state::AppState;
 
 /// The user a REST request's `Authorization: Bearer` (or `?token=`) token names, recorded in
-/// the users table as a socket's would be. No Origin check: a bearer token is not sent by
-/// browsers on their own, so cross-site requests cannot borrow it.
+/// the users table as a socket's would be, its `name` the stored one. No Origin check: a
+/// bearer token is not sent by browsers on their own, so cross-site requests cannot borrow it.
 pub async fn user(req: &HttpRequest, state: &AppState) -> Result<Identity, ApiError> {
-    let identity = state
+    let mut identity = state
         .auth
         .from_request(req)?
         .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
-    handshake::remember(state, &identity).await?;
+    handshake::remember(state, &mut identity).await?;
     Ok(identity)
 }
 

@@ -24,11 +24,7 @@ pub fn identify(
     state: &AppState,
     required: bool,
 ) -> Result<Option<Identity>, ApiError> {
-    origin::check(
-        req,
-        &state.config.allowed_origins,
-        &state.config.trusted_proxies,
-    )?;
+    origin::check(req, &state.config)?;
     let identity = state.auth.from_request(req)?;
     if required && identity.is_none() {
         return Err(ApiError::Unauthorized("authentication required".into()));
@@ -44,18 +40,23 @@ pub fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Identity, Ap
 }
 
 /// Records the user a token names (id, and name when the token has one) before it is used
-/// anywhere — a write only when the database does not hold them so already.
-pub async fn remember(state: &AppState, identity: &Identity) -> Result<(), ApiError> {
+/// anywhere — a write only when the database does not hold them so already — and sets
+/// `identity.name` to the name the database now holds. A token without a name (a simplejwt
+/// access token carries only `user_id`) is thereby shown under the stored name, never under
+/// the decimal id that stands in for a name it does not carry.
+pub async fn remember(state: &AppState, identity: &mut Identity) -> Result<(), ApiError> {
     let id = identity.id;
     let name = identity.named.then(|| identity.name.clone());
-    if state.known_users.knows(id, name.as_deref()) {
+    if let Some(known) = state.known_users.name(id, name.as_deref()) {
+        identity.name = known;
         return Ok(());
     }
     let stored = state
         .db
         .run(move |conn| user::record(conn, id, name.as_deref()))
         .await?;
-    state.known_users.learned(id, stored);
+    state.known_users.learned(id, stored.clone());
+    identity.name = stored;
     Ok(())
 }
 
@@ -95,10 +96,9 @@ pub async fn upgrade<D: Dialect>(
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
     let authenticated = identity.is_some();
-    let user = identity.as_ref().map(|i| UserRef::user(i.id, &i.name));
     let opening = Opening {
         identity,
-        user,
+        user: None,
         authenticated,
         anonymous_name,
         auth_deadline: None,
@@ -111,8 +111,9 @@ pub async fn upgrade<D: Dialect>(
 pub struct Opening<'a> {
     /// The token identity, when a JWT named the user.
     pub identity: Option<Identity>,
-    /// Who the connection is, when known at the handshake (by a token or a dialect's own
-    /// credentials); `None` starts it anonymous.
+    /// Who the connection is, when a dialect's own credentials name it at the handshake.
+    /// `None`: the token identity's user, under the name the database holds once the token
+    /// is recorded (see [`remember`]), or an anonymous connection without a token.
     pub user: Option<UserRef>,
     /// Whether `user` is authenticated (false: the session may authenticate later with
     /// [`super::SessionCore::authenticate`]).
@@ -141,20 +142,31 @@ pub async fn upgrade_with<D: Dialect>(
         return Err(ApiError::Unavailable("server shutting down".into()));
     }
     let client = client_ip(req, &state.config.trusted_proxies);
-    let quota_key = opening
-        .user
-        .as_ref()
-        .filter(|_| opening.authenticated)
-        .map(|u| u.key.clone());
+    let Opening {
+        mut identity,
+        user,
+        authenticated,
+        anonymous_name,
+        auth_deadline,
+        max_frame_bytes,
+    } = opening;
+    let quota_key = match (&user, &identity) {
+        (Some(user), _) => Some(user.key.clone()),
+        (None, Some(identity)) => Some(identity.id.to_string().into()),
+        (None, None) => None,
+    }
+    .filter(|_| authenticated);
     let permit = state.limits.acquire(quota_key, client)?;
     // Only after the quota: a refused handshake writes nothing.
-    if let Some(identity) = &opening.identity {
+    if let Some(identity) = &mut identity {
         remember(state, identity).await?;
     }
     let conn = ConnId::next();
-    let user = opening
-        .user
-        .unwrap_or_else(|| UserRef::anonymous(conn, opening.anonymous_name));
+    let user = match (user, &identity) {
+        (Some(user), _) => user,
+        (None, Some(identity)) => UserRef::user(identity.id, &identity.name),
+        (None, None) => UserRef::anonymous(conn, anonymous_name),
+    };
     let abort = req
         .conn_data::<ConnAbort>()
         .cloned()
@@ -164,9 +176,9 @@ pub async fn upgrade_with<D: Dialect>(
     let response =
         transport::upgrade(req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let parts = Parts {
-        identity: opening.identity,
-        authenticated: opening.authenticated,
-        auth_deadline: opening.auth_deadline,
+        identity,
+        authenticated,
+        auth_deadline,
         user,
         conn,
         abort,
@@ -175,7 +187,7 @@ pub async fn upgrade_with<D: Dialect>(
         out,
     };
     let session = Session::new(state.clone(), parts, dialect);
-    let inbound = Inbound::new(payload, opening.max_frame_bytes);
+    let inbound = Inbound::new(payload, max_frame_bytes);
     Session::create(move |ctx| {
         ctx.add_stream(inbound);
         session

@@ -65,13 +65,18 @@ impl From<MessagesError> for ApiError {
     }
 }
 
-/// A user inside a message.
+/// A user inside a message, as a Django REST framework serializer of seeds/000's user model
+/// shows one: clients written against it read `username`, others `name`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UserView {
     /// Id.
     pub id: i64,
-    /// Name as last seen in a token.
+    /// Name as last seen in a token (`name`, `username` or `preferred_username`); a token
+    /// without one keeps the stored name.
     pub name: String,
+    /// The same name again: the hub keeps one name per user, and a Django client reads this
+    /// field for it.
+    pub username: String,
 }
 
 /// A community as the API shows it.
@@ -169,9 +174,13 @@ fn views(conn: &mut DbConnection, rows: Vec<Message>) -> Result<Vec<MessageView>
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let user = |id: i64| UserView {
-        id,
-        name: names.get(&id).cloned().unwrap_or_default(),
+    let user = |id: i64| {
+        let name = names.get(&id).cloned().unwrap_or_default();
+        UserView {
+            id,
+            username: name.clone(),
+            name,
+        }
     };
     Ok(rows
         .into_iter()

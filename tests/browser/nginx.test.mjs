@@ -580,9 +580,13 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
 
   test('Host keeps the port: a page of the hub may open sockets, another origin may not', async () => {
     const room = `origin-${suffix}`;
-    const same = await open('chat', `${ws}/ws/chat/${room}/`, { origin: http });
-    const other = `http://127.0.0.1:${Number(new URL(http).port) + 1}`;
-    await assert.rejects(Client.open(`${ws}/ws/chat/${room}/`, { origin: other }), (e) => {
+    // Addressed by a public name, as browsers reach a deployed hub: under a loopback name a
+    // node bound to 127.0.0.1 would let any loopback page in (the development rule).
+    const { port } = new URL(http);
+    const host = `hub.example.com:${port}`;
+    const same = await open('chat', `${ws}/ws/chat/${room}/`, { origin: `http://${host}`, headers: { host } });
+    const other = `http://hub.example.com:${Number(port) + 1}`;
+    await assert.rejects(Client.open(`${ws}/ws/chat/${room}/`, { origin: other, headers: { host } }), (e) => {
       assert.equal(e.status, 403);
       assert.deepEqual(JSON.parse(e.body), { error: 'origin not allowed' });
       return true;
@@ -655,7 +659,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
     const res = await api('/api/messages/', alice, { recipient_id: 2, subject: 'Jam', body: 'Friday?' });
     assert.equal(res.status, 201);
     const message = await res.json();
-    assert.deepEqual([message.sender, message.recipient, message.body], [{ id: 1, name: 'alice' }, { id: 2, name: 'bob' }, 'Friday?']);
+    assert.deepEqual([message.sender, message.recipient, message.body], [{ id: 1, name: 'alice', username: 'alice' }, { id: 2, name: 'bob', username: 'bob' }, 'Friday?']);
     const origin = await servedBy('POST', '/api/messages/');
     const here = (clients) => clients.find((c) => c.node === origin);
     const there = (clients) => clients.find((c) => c.node !== origin);
@@ -712,10 +716,13 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
         data: { chord: null, practicing: false, started_at: null, connections: 1 },
       });
     });
+    const connected = { type: 'connection_update', data: { status: 'connected', user_id: 3 } };
+    await t.test('each device hears of its own connection, as the seed\'s group send tells it', async () => {
+      assert.deepEqual(await pc.json('connection_update'), connected);
+      assert.deepEqual(await phone.json('connection_update'), connected);
+    });
     await t.test('the PC hears of the phone connecting on the other node', async () => {
-      assert.deepEqual(await pc.json('connection_update'), {
-        type: 'connection_update', data: { status: 'connected', user_id: 3 },
-      });
+      assert.deepEqual(await pc.json('connection_update'), connected);
     });
     await t.test('the phone, on the other node, is counted with the PC', async () => {
       assert.deepEqual(await phone.json('session_state'), {

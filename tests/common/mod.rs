@@ -73,8 +73,14 @@ impl TestApp {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().unwrap();
+        // Loopback on a free port unless `HUB_BIND` says otherwise (`0.0.0.0:0` for a hub that
+        // is not loopback-only); clients always dial it on 127.0.0.1.
+        let bind = vars.get("HUB_BIND").map_or("127.0.0.1:0", String::as_str);
+        let listener = TcpListener::bind(bind).expect("bind");
+        let mut addr = listener.local_addr().unwrap();
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let stop = async move {
@@ -266,7 +272,10 @@ impl Ws {
     /// message posted right after the handshake may arrive as history instead of live.
     pub async fn chat_joined(&mut self) {
         self.send_text("not json").await;
-        assert_eq!(self.recv_json().await, json!({"error": "invalid JSON"}));
+        assert_eq!(
+            self.recv_json().await,
+            json!({"error": "invalid JSON", "user": "system", "message": "invalid JSON"})
+        );
     }
 
     /// Closes politely.

@@ -122,13 +122,18 @@ async fn room_urls(url: &str, args: &Args) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// Waits for the greetings that show both devices have joined (guitar: each gets its
-/// `session_state`, and the PC sees the phone arrive); chat has none.
+/// Waits for the greetings that show both devices have joined (guitar: each gets its own
+/// `connection_update` and its `session_state`, and the PC sees the phone arrive); chat has
+/// none.
 async fn greeted(protocol: Protocol, pc: &mut Reader, phone: &mut Reader) -> Result<(), String> {
     if protocol == Protocol::Guitar {
         let within = Duration::from_secs(10);
-        pc.next_text(within).await?;
-        phone.next_text(within).await?;
+        for _ in 0..2 {
+            pc.next_text(within).await?;
+        }
+        for _ in 0..2 {
+            phone.next_text(within).await?;
+        }
         pc.next_text(within).await?;
     }
     Ok(())

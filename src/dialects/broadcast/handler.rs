@@ -15,11 +15,16 @@ pub struct BroadcastDialect {
 }
 
 impl BroadcastDialect {
-    /// A member of `channel` (from the token) who is `me`.
-    pub fn new(channel: &str, me: Person) -> BroadcastDialect {
+    /// A member of `channel` (from the token) whose user id is `id`. Its name is taken when
+    /// the session starts, from the user the handshake recorded: the stored name when the
+    /// token carries none.
+    pub fn new(channel: &str, id: i64) -> BroadcastDialect {
         BroadcastDialect {
             topic: super::topic(channel),
-            me,
+            me: Person {
+                name: String::new(),
+                id,
+            },
         }
     }
 
@@ -50,6 +55,7 @@ impl Dialect for BroadcastDialect {
     const NAME: &'static str = "broadcast";
 
     fn started(&mut self, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        self.me.name = core.user.name.to_string();
         let (hello, farewell) = (
             self.presence("connectOther"),
             self.presence("disconnectOther"),

@@ -23,7 +23,6 @@ use crate::http::rest::endpoint;
 use crate::hub::{handshake, Topic};
 use crate::state::AppState;
 use handler::BroadcastDialect;
-use protocol::Person;
 
 /// The progress page, embedded in the binary.
 const PROGRESS_PAGE: &str = include_str!("../../../static/broadcast-progress.html");
@@ -86,11 +85,7 @@ async fn connect(
         if !valid_channel(&channel) {
             return Err(ApiError::BadRequest("invalid channel name".into()));
         }
-        let me = Person {
-            name: identity.name.clone(),
-            id: identity.id,
-        };
-        let dialect = BroadcastDialect::new(&channel, me);
+        let dialect = BroadcastDialect::new(&channel, identity.id);
         handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))

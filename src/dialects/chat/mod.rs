@@ -4,7 +4,8 @@
 //! unless `HUB_CHAT_REQUIRE_AUTH=true`; a token that is present must be valid. Every message is
 //! stored, broadcast to every member (sender included) as `{"message","user","id","created_at"}`,
 //! and the last `HUB_CHAT_HISTORY` are replayed to a joining member with `"history": true`.
-//! `GET /chat/{room}/` serves the page.
+//! A refused frame gets `{"error": reason, "user": "system", "message": reason}`, to the sender
+//! only ([`protocol::error_frame`] says why both shapes). `GET /chat/{room}/` serves the page.
 
 mod catch_up;
 mod handler;

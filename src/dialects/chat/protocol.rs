@@ -8,7 +8,7 @@ use crate::db::chat_message::ChatMessage;
 /// Longest message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 
-/// Why an incoming frame was refused; the text goes back as `{"error": …}`.
+/// Why an incoming frame was refused; the text goes back in an [`error_frame`].
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// Not parseable as JSON.
@@ -66,9 +66,29 @@ impl<'a> ChatOut<'a> {
     }
 }
 
-/// `{"error": "<reason>"}`.
+/// The name error frames are signed with, in `user`.
+pub const SYSTEM_USER: &str = "system";
+
+/// `{"error": "<reason>", "user": "system", "message": "<reason>"}`, to the sender only.
+///
+/// The tutorial's page (seeds/003) prints every frame as `user + ':' + message`; with `error`
+/// alone it printed `undefined:undefined`, with these two fields it prints
+/// `system:<reason>`. `error` stays, so clients that look for it (the hub's own page among
+/// them) still tell a refusal from a message; a chat message always has `id` and
+/// `created_at`, an error frame never does, whatever a member calls itself.
 pub fn error_frame(reason: &str) -> String {
-    serde_json::json!({ "error": reason }).to_string()
+    #[derive(Serialize)]
+    struct ErrorOut<'a> {
+        error: &'a str,
+        user: &'a str,
+        message: &'a str,
+    }
+    serde_json::to_string(&ErrorOut {
+        error: reason,
+        user: SYSTEM_USER,
+        message: reason,
+    })
+    .expect("plain struct")
 }
 
 #[cfg(test)]
@@ -87,5 +107,17 @@ mod tests {
         assert_eq!(parse(&long), Err(FrameError::Length));
         let max = format!(r#"{{"message":"{}"}}"#, "é".repeat(4096));
         assert!(parse(&max).is_ok());
+    }
+
+    #[test]
+    fn error_frames_read_as_a_line_from_system() {
+        assert_eq!(
+            error_frame("invalid JSON"),
+            r#"{"error":"invalid JSON","user":"system","message":"invalid JSON"}"#
+        );
+        assert_eq!(
+            error_frame(r#"expected {"message": "<text>"}"#),
+            r#"{"error":"expected {\"message\": \"<text>\"}","user":"system","message":"expected {\"message\": \"<text>\"}"}"#
+        );
     }
 }

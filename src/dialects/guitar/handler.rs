@@ -31,17 +31,20 @@ impl GuitarDialect {
     }
 
     fn connection(&self, status: &'static str) -> Announce {
-        let frame = protocol::text(
+        Announce {
+            event: Event::text(self.connection_frame(status)),
+            when: AnnounceWhen::Always,
+        }
+    }
+
+    fn connection_frame(&self, status: &'static str) -> String {
+        protocol::text(
             "connection_update",
             ConnectionOut {
                 status,
                 user_id: self.user_id,
             },
-        );
-        Announce {
-            event: Event::text(frame),
-            when: AnnounceWhen::Always,
-        }
+        )
     }
 }
 
@@ -79,6 +82,13 @@ impl Dialect for GuitarDialect {
             })
             .map(|result, act: &mut Act, ctx| match result {
                 Ok((connections, state)) => {
+                    // The seed announces a connection with a group send, which reaches the
+                    // newcomer too, and a PC may wait for its own `connection_update` before
+                    // it shows itself connected. The room announces it to the others; the
+                    // newcomer's copy is written here, first, so `session_state` (which
+                    // counts the newcomer) is the last word on the number of connections.
+                    let hello = act.dialect.connection_frame("connected");
+                    act.core.send(ctx, hello);
                     let frame = StateOut {
                         chord: state.chord,
                         practicing: state.practice_started.is_some(),

@@ -5,8 +5,9 @@
 //! seed's group `guitar_<session_id>` is the topic `guitar:<session_id>`. The phone sends
 //! `chord_change` (relayed to the others with `user_id` and a server `timestamp`) and
 //! `practice_start`/`practice_end` (stored, then `practice_update` to everyone); members see
-//! `connection_update` when others come and go, and a newcomer gets `session_state` (current
-//! chord, practice in progress, connection count). The chord is stored on the session row
+//! `connection_update` when others come and go, and a newcomer gets its own
+//! `connection_update` (the seed's group send reaches the sender too), then `session_state`
+//! (current chord, practice in progress, connection count). The chord is stored on the session row
 //! before it is relayed, so a PC that joins late, on any node, shows it.
 //!
 //! Pages: `/guitar/` (new session) and `/guitar/{id}/` for the PC, `/guitar/{id}/remote/` for

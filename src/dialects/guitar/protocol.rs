@@ -132,53 +132,94 @@ pub fn parse_at(text: &str, now: NaiveDateTime) -> Result<ClientFrame, FrameErro
     }
 }
 
-/// Chord names: a root `A`–`G`, an optional `#`/`b`, then qualities and extensions (`m`, `maj`,
-/// `min`, `dim`, `aug`, `sus`, `add`, `alt`, `M`, `+`, `o`, numbers with an optional `#`/`b`),
-/// then an optional slash bass (`/F#`); at most [`MAX_CHORD_LEN`] characters.
+/// The spellings of "no chord" accepted as a chord name.
+pub const NO_CHORD: [&str; 3] = ["N.C.", "N.C", "NC"];
+
+/// The words a chord's quality and extensions are spelled with, longest first where one
+/// begins another (`maj` before `m`, `min` before `m`).
+const WORDS: [&str; 16] = [
+    "maj", "min", "dim", "aug", "sus", "add", "alt", "omit", "no", "m", "M", "o", "°", "ø", "Δ",
+    "△",
+];
+
+/// Signs that may precede an extension's number (`b5`, `#11`, `-5`, `+5`, `♭9`).
+const ALTERATIONS: [char; 6] = ['#', 'b', '+', '-', '♯', '♭'];
+
+/// Whether `chord` is a chord name as players write them (the table in `docs/guitar.md`):
+/// a root `A`–`G` with an optional `#`, `b`, `♯` or `♭`; then any run of qualities (`m`,
+/// `M`, `maj`, `min`, `-`, `dim`, `o`, `°`, `ø`, `aug`, `+`, `sus`, `add`, `alt`, `omit`,
+/// `no`, `Δ`, `△`) and extensions (a number of one or two digits, optionally altered by `#`,
+/// `b`, `+`, `-`, `♯`, `♭`; `6/9`), some of them in parentheses (not nested, not empty),
+/// separated by commas or not (`C7(b9,#11)`, `C(add9)`); then an optional slash bass (`/F#`). `N.C.`
+/// (also `N.C`, `NC`) is "no chord". At most [`MAX_CHORD_LEN`] characters; nothing else —
+/// no spaces, no control characters, no lower-case root.
 pub fn valid_chord(chord: &str) -> bool {
-    if chord.is_empty() || chord.len() > MAX_CHORD_LEN || !chord.is_ascii() {
+    if chord.is_empty() || chord.chars().count() > MAX_CHORD_LEN {
         return false;
     }
-    let (body, bass) = match chord.split_once('/') {
-        Some((body, bass)) => (body, Some(bass)),
-        None => (chord, None),
-    };
-    let root_len = |s: &str| -> Option<usize> {
-        let b = s.as_bytes();
-        if !matches!(b.first(), Some(b'A'..=b'G')) {
-            return None;
-        }
-        Some(if matches!(b.get(1), Some(b'#' | b'b')) {
-            2
-        } else {
-            1
-        })
-    };
-    if let Some(bass) = bass {
-        if root_len(bass) != Some(bass.len()) {
-            return false;
-        }
+    if NO_CHORD.contains(&chord) {
+        return true;
     }
-    let Some(n) = root_len(body) else {
+    let Some(mut rest) = note(chord) else {
         return false;
     };
-    let mut rest = &body[n..];
-    const WORDS: [&str; 11] = [
-        "maj", "min", "dim", "aug", "sus", "add", "alt", "m", "M", "+", "o",
-    ];
+    // Inside `(…)`, and whether its current item (since `(` or `,`) is still empty.
+    let (mut in_group, mut item_empty) = (false, true);
+    // Whether the last thing read was the number 6, which `/9` may follow (`C6/9`).
+    let mut after_six = false;
     while !rest.is_empty() {
-        if let Some(word) = WORDS.iter().find(|w| rest.starts_with(**w)) {
-            rest = &rest[word.len()..];
-            continue;
-        }
-        let after_sign = rest.strip_prefix(['#', 'b']).unwrap_or(rest);
-        let digits = after_sign.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+        let six = std::mem::take(&mut after_six);
+        if let Some(after) = rest.strip_prefix('(') {
+            if in_group {
+                return false;
+            }
+            (in_group, item_empty, rest) = (true, true, after);
+        } else if let Some(after) = rest.strip_prefix(')') {
+            if !in_group || item_empty {
+                return false;
+            }
+            (in_group, rest) = (false, after);
+        } else if let Some(after) = rest.strip_prefix(',') {
+            if !in_group || item_empty {
+                return false;
+            }
+            (item_empty, rest) = (true, after);
+        } else if let Some(after) = rest.strip_prefix('/') {
+            let nine = after.strip_prefix('9');
+            match nine {
+                Some(tail) if six && !tail.starts_with(|c: char| c.is_ascii_digit()) => {
+                    rest = tail;
+                }
+                // A bass note ends the name.
+                _ => return !in_group && note(after) == Some(""),
+            }
+        } else if let Some((number, after)) = extension(rest) {
+            after_six = number == "6";
+            (item_empty, rest) = (false, after);
+        } else if let Some(word) = WORDS.iter().find(|w| rest.starts_with(**w)) {
+            (item_empty, rest) = (false, &rest[word.len()..]);
+        } else if let Some(after) = rest.strip_prefix(['-', '+']) {
+            // `-` (minor) and `+` (augmented) without a number after them.
+            (item_empty, rest) = (false, after);
+        } else {
             return false;
         }
-        rest = &after_sign[digits..];
     }
-    true
+    !in_group
+}
+
+/// Reads a note (`A`–`G` and an optional accidental) off the front of `s`; the rest.
+fn note(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix(|c: char| ('A'..='G').contains(&c))?;
+    Some(rest.strip_prefix(['#', 'b', '♯', '♭']).unwrap_or(rest))
+}
+
+/// Reads an extension (an optional alteration, then one or two digits) off the front of `s`:
+/// its digits and the rest.
+fn extension(s: &str) -> Option<(&str, &str)> {
+    let unsigned = s.strip_prefix(ALTERATIONS).unwrap_or(s);
+    let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+    (1..=2).contains(&digits).then(|| unsigned.split_at(digits))
 }
 
 /// Any server frame: `{"type": …, "data": …}`.
@@ -211,7 +252,8 @@ pub struct PracticeOut {
     pub timestamp: String,
 }
 
-/// `connection_update`.
+/// `connection_update`: to every member, the newcomer included, when a device connects; to the
+/// others when one leaves.
 #[derive(Debug, Serialize)]
 pub struct ConnectionOut {
     /// `connected` or `disconnected`.
@@ -250,12 +292,87 @@ mod tests {
     #[test]
     fn chords() {
         for ok in [
-            "C", "Am7", "F#m7b5", "Bbmaj7", "G/B", "Dsus4", "E7#9", "Cadd9", "Abm/Eb", "C+",
-            "Bdim7", "Em9", "A7alt", "F#/C#",
+            // What the hub took before.
+            "C",
+            "Am7",
+            "F#m7b5",
+            "Bbmaj7",
+            "G/B",
+            "Dsus4",
+            "E7#9",
+            "Cadd9",
+            "Abm/Eb",
+            "C+",
+            "Bdim7",
+            "Em9",
+            "A7alt",
+            "F#/C#",
+            // seeds/001's players: six-nine, half-diminished as m7-5, parentheses, no chord.
+            "C6/9",
+            "C69",
+            "Am6/9",
+            "C6/9/E",
+            "Bm7-5",
+            "Bm7b5",
+            "Bm7(b5)",
+            "Bm7(-5)",
+            "C(add9)",
+            "Cm(add9)",
+            "N.C.",
+            "N.C",
+            "NC",
+            // Slash chords and the usual qualities.
+            "D/F#",
+            "Am7/G",
+            "Eb/Bb",
+            "C/E",
+            "Csus2",
+            "C7sus4",
+            "C9sus4",
+            "Cdim",
+            "Co7",
+            "C°7",
+            "Cø7",
+            "Cø",
+            "Caug",
+            "Caug7",
+            "C+5",
+            "C7+5",
+            "C7#5",
+            "Cmaj7",
+            "CM7",
+            "CΔ7",
+            "C△7",
+            "Cmaj9",
+            "CmM7",
+            "Cm(maj7)",
+            "C-7",
+            "C-",
+            "Cm",
+            "C7",
+            "C9",
+            "C11",
+            "C13",
+            "Cm11",
+            "C7b9",
+            "C7(b9)",
+            "C7(b9,13)",
+            "C7(#9,b13)",
+            "C7(b9#11)",
+            "C7(b9,#11,13)/Bb",
+            "C5",
+            "C(omit3)",
+            "C(no3)",
+            "Cadd2",
+            "Bbm7(♭5)",
+            "B♭",
+            "F♯m7",
+            "C7(♭9)",
         ] {
             assert!(valid_chord(ok), "{ok} should be valid");
         }
         for bad in [
+            // Refused before, refused still.
             "H",
             "c",
             "Am7/",
@@ -267,10 +384,51 @@ mod tests {
             "Am 7",
             "Cq",
             "Ａ",
+            // Garbage: spaces, control characters, broken parentheses, stray signs.
+            " C",
+            "C ",
+            "C\n",
+            "C\u{0}",
+            "C\t7",
+            "\u{1b}[31mC",
+            "C()",
+            "C(",
+            "C(9",
+            "C9)",
+            "C((9))",
+            "C(9)(11)x",
+            "C(,9)",
+            "C(9,)",
+            "C(9,,11)",
+            "C/9",
+            "C6/",
+            "C6/9/",
+            "C6/91",
+            "C/E/G",
+            "C/(E)",
+            "C(9/E)",
+            "C7#",
+            "C7b",
+            "C777",
+            "N.C.7",
+            "n.c.",
+            "N.C./E",
+            "Cmb",
+            "C,9",
+            "C#b",
+            "Cbb",
+            "C♭♭",
+            "Am7/g",
         ] {
-            assert!(!valid_chord(bad), "{bad} should be invalid");
+            assert!(!valid_chord(bad), "{bad:?} should be invalid");
         }
+        // At most 16 characters, counted as characters (♭ is three bytes).
         assert!(!valid_chord(&"C".repeat(17)));
+        assert!(valid_chord("C7(b9,#11,13)/Bb"));
+        assert!(!valid_chord("C7(b9,#11,13)/Bb7"));
+        assert!(!valid_chord("Bb♭m7"), "one accidental per note");
+        assert!(valid_chord("B♭m7(♭5,♭9,11)"));
+        assert!(!valid_chord("B♭m7(♭5,♭9,11)/A♭"));
     }
 
     #[test]

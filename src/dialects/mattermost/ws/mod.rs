@@ -39,11 +39,7 @@ pub async fn connect(
     let online = shared.mattermost_online.clone();
     let state = state.get_ref();
     let attempt = async {
-        origin::check(
-            &req,
-            &state.config.allowed_origins,
-            &state.config.trusted_proxies,
-        )?;
+        origin::check(&req, &state.config)?;
         // A token that does not name a live session opens the socket unauthenticated, as
         // in Mattermost: the challenge may still follow.
         let session = match request::token(&req) {
