@@ -80,6 +80,7 @@ async fn serve(
         App::new()
             .app_data(data.clone())
             .app_data(shared.clone())
+            .wrap(actix_web::middleware::from_fn(crate::http::cors::cors))
             .wrap(
                 Logger::new("%{request}xi %s %b %Dms peer=%a")
                     .custom_request_replace("request", crate::http::redacted_request_line),

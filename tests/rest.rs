@@ -143,3 +143,126 @@ async fn a_method_the_path_does_not_serve_is_405_in_json_with_allow() {
     let (status, _, body) = send(client.put(app.url("/api/nothing/"))).await;
     assert_eq!((status, body), (404, json!({"error": "not found"})));
 }
+
+/// The CORS headers of an answer, in a fixed order, absent ones left out.
+fn cors_headers(resp: &reqwest::Response) -> Vec<(String, String)> {
+    [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-max-age",
+        "access-control-allow-credentials",
+        "vary",
+    ]
+    .iter()
+    .filter_map(|name| {
+        let values: Vec<_> = resp
+            .headers()
+            .get_all(*name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        (!values.is_empty()).then(|| (name.to_string(), values.join(", ")))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn cors_lets_listed_origins_call_the_api_and_no_others() {
+    let app = TestApp::with(&[("HUB_ALLOWED_ORIGINS", "https://app.example")]);
+    let token = app.token(1, "ann");
+    let client = reqwest::Client::new();
+    // The recipient exists once the hub has seen its token.
+    let bob = client
+        .get(app.url("/api/messages/"))
+        .bearer_auth(app.token(2, "bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bob.status(), 200);
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, app.url("/api/messages/"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+    };
+
+    // A listed origin: the preflight is answered, then the call carries the origin.
+    let resp = preflight("https://app.example").send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        cors_headers(&resp),
+        [
+            (s("access-control-allow-origin"), s("https://app.example")),
+            (
+                s("access-control-allow-methods"),
+                s("GET, POST, PUT, PATCH, DELETE")
+            ),
+            (
+                s("access-control-allow-headers"),
+                s("authorization, content-type")
+            ),
+            (s("access-control-max-age"), s("600")),
+            (
+                s("vary"),
+                s("Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+            ),
+        ]
+    );
+    let resp = client
+        .post(app.url("/api/messages/"))
+        .header("Origin", "https://app.example")
+        .bearer_auth(&token)
+        .json(&json!({"recipient_id": 2, "body": "across origins"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        cors_headers(&resp),
+        [
+            (s("access-control-allow-origin"), s("https://app.example")),
+            (s("vary"), s("Origin")),
+        ]
+    );
+    // Errors carry it too, so that the page can read them.
+    let resp = client
+        .get(app.url("/api/messages/"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(cors_headers(&resp)[0].1, "https://app.example");
+
+    // Another origin: its preflight is refused in JSON and its answers carry no CORS header.
+    let resp = preflight("https://evil.example").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(cors_headers(&resp), []);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"error": "origin not allowed"})
+    );
+    let resp = client
+        .get(app.url("/api/messages/"))
+        .header("Origin", "https://evil.example")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(cors_headers(&resp), []);
+    // No Origin (a server calling): nothing changes.
+    let resp = client
+        .get(app.url("/api/messages/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((resp.status().as_u16(), cors_headers(&resp)), (200, vec![]));
+}

@@ -1,5 +1,6 @@
 //! Operational endpoints, the access log format, and what REST handlers share.
 
+pub mod cors;
 pub mod rest;
 
 use actix_web::dev::ServiceRequest;
