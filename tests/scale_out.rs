@@ -7,6 +7,7 @@
 //! their own, which they kill and restart.
 
 mod common;
+mod mm;
 
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ struct Cluster {
     nodes: Vec<TestApp>,
     prefix: String,
     redis: String,
+    /// The nodes' PostgreSQL database.
+    db: String,
 }
 
 /// The settings every node of a test cluster gets: short presence TTL and linger so that the
@@ -52,6 +55,7 @@ impl Cluster {
             nodes,
             prefix,
             redis,
+            db,
         })
     }
 
@@ -662,4 +666,137 @@ async fn a_node_starts_without_redis_and_joins_when_it_comes() {
     assert_eq!(on_a.recv_json().await["message"], "together");
     on_a.expect_silence(500).await;
     assert_eq!(ready(c.a()).await.0, 200);
+}
+
+// --- mattermost ------------------------------------------------------------------------------
+
+/// A Mattermost socket on `node`, authenticated by header; its `hello` is read.
+async fn mm_socket(node: &TestApp, token: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = node
+        .ws_url("/api/v4/websocket")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let mut ws = Ws::connect(req).await;
+    assert_eq!(ws.recv_json().await["event"], "hello");
+    ws
+}
+
+fn mm_status_change(user: &str, status: &str, seq: u64) -> Value {
+    json!({
+        "event": "status_change", "data": {"status": status, "user_id": user},
+        "broadcast": {"omit_users": null, "user_id": user, "channel_id": "", "team_id": "", "connection_id": "", "omit_connection_id": ""},
+        "seq": seq
+    })
+}
+
+/// `user`'s status as `node` reads it over REST.
+async fn mm_status(node: &TestApp, token: &str, user: &str) -> Value {
+    let got = mm::call(
+        node,
+        "GET",
+        &format!("/users/{user}/status"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    let at = got.json["last_activity_at"].clone();
+    assert!(at.is_i64());
+    let status = got.json["status"].clone();
+    assert_eq!(
+        got.json,
+        json!({"user_id": user, "status": status, "manual": false, "last_activity_at": at, "dnd_end_time": 0})
+    );
+    status
+}
+
+#[tokio::test]
+async fn a_mattermost_user_is_online_while_any_node_has_a_socket_of_theirs() {
+    let Some(c) = Cluster::start(2, None) else {
+        return;
+    };
+    let w = mm::world(c.a(), &c.db).await;
+    let ((alice, alice_token), (bob, bob_token)) = (&w.alice, &w.bob);
+    let mut watcher = mm_socket(c.a(), alice_token).await;
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(alice, "online", 1)
+    );
+
+    // Bob's first socket, on node a, makes him online: he and his channel peer hear it.
+    let mut on_a = mm_socket(c.a(), bob_token).await;
+    assert_eq!(on_a.recv_json().await, mm_status_change(bob, "online", 1));
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(bob, "online", 2)
+    );
+    // His second, on node b, changes nothing; nor does closing the first.
+    let mut on_b = mm_socket(c.b(), bob_token).await;
+    on_a.close().await;
+    watcher.expect_silence(1000).await;
+    on_b.expect_silence(0).await;
+    assert_eq!(mm_status(c.a(), alice_token, bob).await, "online");
+    assert_eq!(mm_status(c.b(), alice_token, bob).await, "online");
+
+    // His last socket anywhere leaving makes him offline, heard on the other node.
+    on_b.close().await;
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(bob, "offline", 3)
+    );
+    assert_eq!(mm_status(c.b(), alice_token, bob).await, "offline");
+}
+
+#[tokio::test]
+async fn a_mattermost_user_whose_only_node_died_is_offline() {
+    let Some(redis) = common::service("TEST_REDIS_URL") else {
+        return;
+    };
+    let Some(db) = common::fresh_pg_database() else {
+        return;
+    };
+    let prefix = redis_prefix();
+    let env = node_env(&redis, &prefix);
+    let survivor = TestApp::node(&env, Some(db.clone()));
+    let w = mm::world(&survivor, &db).await;
+    let ((alice, alice_token), (bob, bob_token)) = (&w.alice, &w.bob);
+    let mut watcher = mm_socket(&survivor, alice_token).await;
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(alice, "online", 1)
+    );
+
+    let mut env = env;
+    env.push(("DATABASE_URL", &db));
+    let mut doomed = HubProcess::start(&env);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        doomed.ws_url("/api/v4/websocket"),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {bob_token}").parse().unwrap(),
+    );
+    let mut on_doomed = Ws::connect(req).await;
+    assert_eq!(on_doomed.recv_json().await["event"], "hello");
+    assert_eq!(
+        on_doomed.recv_json().await,
+        mm_status_change(bob, "online", 1)
+    );
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(bob, "online", 2)
+    );
+
+    // kill -9: no close, no farewell of its own; the survivor reaps it within 2 x TTL.
+    doomed.signal("KILL");
+    doomed.wait_exit(Duration::from_secs(5)).expect("killed");
+    assert_eq!(
+        watcher.recv_json().await,
+        mm_status_change(bob, "offline", 3)
+    );
+    assert_eq!(mm_status(&survivor, alice_token, bob).await, "offline");
 }

@@ -16,8 +16,6 @@ use crate::state::AppState;
 pub struct Shared {
     /// The chat dialect's batching writer.
     pub chat_store: actix::Addr<chat::store::ChatStore>,
-    /// Mattermost users connected to this node (their automatic status).
-    pub mattermost_online: std::sync::Arc<mattermost::ws::online::Online>,
 }
 
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
@@ -25,9 +23,9 @@ pub fn start(state: &AppState) -> Shared {
     broadcast::start(state);
     guitar::start(state);
     messages::start(state);
+    mattermost::start(state);
     Shared {
         chat_store: chat::start(state),
-        mattermost_online: Default::default(),
     }
 }
 

@@ -76,6 +76,13 @@ impl Hub {
         let _ = self.send(RegisterCatchUp { namespace, source });
     }
 
+    /// Registers who hears of first arrivals and last departures in `namespace`'s topics
+    /// (instead of their members; see [`super::watch`]).
+    pub fn watch_presence(&self, namespace: &'static str, watch: Arc<dyn super::PresenceWatch>) {
+        // At start, before any traffic: the mailbox has room.
+        let _ = self.send(super::registry::WatchPresence { namespace, watch });
+    }
+
     /// This node's parked connections, which a reconnecting client's session resumes.
     pub fn parking(&self) -> &Parking {
         &self.parking

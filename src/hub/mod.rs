@@ -25,9 +25,11 @@ pub mod sequence;
 pub mod session;
 pub mod topic;
 pub mod transport;
+pub mod watch;
 
 pub use catch_up::CatchUp;
 pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};
 pub use handle::Hub;
 pub use session::{Ctx, Dialect, Session, SessionCore};
 pub use topic::Topic;
+pub use watch::PresenceWatch;

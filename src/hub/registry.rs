@@ -21,6 +21,7 @@ use super::catch_up::CatchUp;
 use super::event::{Event, Target};
 use super::room::{CatchUpSince, Join, Joined, Publish, Remote, Room, RoomConfig, StopIfEmpty};
 use super::topic::Topic;
+use super::watch::PresenceWatch;
 use crate::metrics::Metrics;
 use crate::relay::presence::SharedPresence;
 use crate::relay::{Envelope, Orphaned, Relay, RelayInbox, Resync};
@@ -85,6 +86,16 @@ pub struct RegisterCatchUp {
     pub source: Arc<dyn CatchUp>,
 }
 
+/// Registers a namespace's presence watcher.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchPresence {
+    /// The topic namespace.
+    pub namespace: &'static str,
+    /// Told of its users' first arrivals and last departures.
+    pub watch: Arc<dyn PresenceWatch>,
+}
+
 /// A room reports that its last member left.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -105,6 +116,7 @@ pub struct Registry {
     config: RoomConfig,
     presence: Option<Arc<dyn SharedPresence>>,
     catch_ups: HashMap<&'static str, Arc<dyn CatchUp>>,
+    watchers: HashMap<&'static str, Arc<dyn PresenceWatch>>,
 }
 
 impl Registry {
@@ -130,6 +142,7 @@ impl Registry {
             config,
             presence,
             catch_ups: HashMap::new(),
+            watchers: HashMap::new(),
         }
     }
 
@@ -147,8 +160,9 @@ impl Registry {
             ctx.address(),
             self.metrics.clone(),
         );
+        let watch = self.watchers.get(topic.namespace()).cloned();
         let room = Room::start_in_arbiter(arbiter, move |_| {
-            Room::new(t, config, relay, presence, registry, metrics)
+            Room::new(t, config, relay, presence, watch, registry, metrics)
         });
         self.relay.subscribe(topic);
         self.rooms.insert(topic.clone(), room.clone());
@@ -248,6 +262,14 @@ impl Handler<RegisterCatchUp> for Registry {
     }
 }
 
+impl Handler<WatchPresence> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: WatchPresence, _: &mut Self::Context) {
+        self.watchers.insert(msg.namespace, msg.watch);
+    }
+}
+
 impl Handler<RoomEmpty> for Registry {
     type Result = ();
 
@@ -313,6 +335,11 @@ impl Handler<Orphaned> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Orphaned, ctx: &mut Self::Context) {
+        // In a watched topic the farewell names the user who is gone from every node.
+        if let Some(watch) = self.watchers.get(msg.topic.namespace()) {
+            watch.changed(&msg.topic, &msg.body, false);
+            return;
+        }
         // The departed member's farewell, published as any event: to this node's members and
         // to every other node's.
         <Self as Handler<PublishTopic>>::handle(

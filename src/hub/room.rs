@@ -42,6 +42,7 @@ use super::presence::Presence;
 use super::registry::{Registry, RoomEmpty};
 use super::seen::SeenKeys;
 use super::topic::Topic;
+use super::watch::PresenceWatch;
 use crate::error::CloseCode;
 use crate::metrics::Metrics;
 use crate::relay::presence::{PresenceMember, SharedPresence};
@@ -273,6 +274,8 @@ pub struct Room {
     presence: Presence,
     /// The presence every node shares, when there are several.
     shared: Option<Arc<dyn SharedPresence>>,
+    /// Told of first arrivals and last departures instead of announcing them to members.
+    watch: Option<Arc<dyn PresenceWatch>>,
     /// Shared-presence calls under way: the room does not report itself empty before they
     /// end, so a departure is announced even when the last member just left.
     presence_ops: usize,
@@ -298,6 +301,7 @@ impl Room {
         config: RoomConfig,
         relay: Arc<dyn Relay>,
         shared: Option<Arc<dyn SharedPresence>>,
+        watch: Option<Arc<dyn PresenceWatch>>,
         registry: Addr<Registry>,
         metrics: Arc<Metrics>,
     ) -> Room {
@@ -310,6 +314,7 @@ impl Room {
             flush_scheduled: false,
             presence: Presence::default(),
             shared,
+            watch,
             presence_ops: 0,
             seq: 0,
             seen: SeenKeys::default(),
@@ -473,11 +478,7 @@ impl Room {
         }
         let last_here = self.presence.remove(&member.user);
         let Some(shared) = self.shared.clone().filter(|_| slot.shared) else {
-            if let Some(farewell) = member.farewell {
-                if farewell.when == AnnounceWhen::Always || last_here {
-                    self.announce(farewell.event, Target::All, ctx);
-                }
-            }
+            self.farewell(&member, last_here, ctx);
             return;
         };
         self.presence_ops += 1;
@@ -493,13 +494,48 @@ impl Room {
                     last_here
                 }
             };
-            if let Some(farewell) = member.farewell {
-                if farewell.when == AnnounceWhen::Always || last {
-                    room.announce(farewell.event, Target::All, ctx);
-                }
-            }
+            room.farewell(&member, last, ctx);
             room.report_if_empty(ctx);
         }));
+    }
+
+    /// A member has gone: its farewell is announced (always, or when `last` of its user), or
+    /// the watcher is told, in a watched topic.
+    fn farewell(&mut self, member: &Member, last: bool, ctx: &mut Context<Self>) {
+        if let Some(watch) = &self.watch {
+            if last {
+                watch.changed(&self.topic, &member.user.key, false);
+            }
+            return;
+        }
+        if let Some(farewell) = &member.farewell {
+            if farewell.when == AnnounceWhen::Always || last {
+                self.announce(farewell.event.clone(), Target::All, ctx);
+            }
+        }
+    }
+
+    /// A member has come: its hello is announced to the others (always, or when `first` of
+    /// its user), or the watcher is told, in a watched topic.
+    fn hello(
+        &mut self,
+        hello: Option<Announce>,
+        user: &UserRef,
+        first: bool,
+        conn: ConnId,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(watch) = &self.watch {
+            if first {
+                watch.changed(&self.topic, &user.key, true);
+            }
+            return;
+        }
+        if let Some(hello) = hello {
+            if hello.when == AnnounceWhen::Always || first {
+                self.announce(hello.event, Target::AllExcept(conn), ctx);
+            }
+        }
     }
 
     fn presence_failed(&self, e: &crate::relay::presence::PresenceError) {
@@ -566,17 +602,14 @@ impl Handler<Join> for Room {
         // What is queued is for the members before this one: the newcomer's `seq` counts it.
         self.flush(ctx);
         let conn = msg.member.conn;
+        let user = msg.member.user.clone();
         let announces = msg.hello.is_some() || msg.member.farewell.is_some();
         let shared = self.shared.clone().filter(|_| announces);
         let entry = shared.as_ref().map(|_| presence_member(&msg.member));
         self.members.push(Slot::new(msg.member, shared.is_some()));
         let hello = msg.hello;
         let (Some(shared), Some(entry)) = (shared, entry) else {
-            if let Some(hello) = hello {
-                if hello.when == AnnounceWhen::Always || first_here {
-                    self.announce(hello.event, Target::AllExcept(conn), ctx);
-                }
-            }
+            self.hello(hello, &user, first_here, conn, ctx);
             let joined = Joined {
                 room: ctx.address(),
                 presence: self.presence.snapshot(),
@@ -597,11 +630,7 @@ impl Handler<Join> for Room {
                     (first_here, room.presence.snapshot(), room.members.len())
                 }
             };
-            if let Some(hello) = hello {
-                if hello.when == AnnounceWhen::Always || first {
-                    room.announce(hello.event, Target::AllExcept(conn), ctx);
-                }
-            }
+            room.hello(hello, &user, first, conn, ctx);
             room.report_if_empty(ctx);
             Joined {
                 room: ctx.address(),
@@ -784,7 +813,7 @@ mod tests {
         let config = RoomConfig { slow: policy };
         let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
         let topic = Topic::new("test", "burst");
-        let room = Room::new(topic, config, relay, None, registry, metrics.clone()).start();
+        let room = Room::new(topic, config, relay, None, None, registry, metrics.clone()).start();
         let (a, seen_a) = member(1);
         let (b, seen_b) = member(2);
         for m in [a, b] {

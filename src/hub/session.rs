@@ -109,6 +109,9 @@ pub struct SessionCore {
     sequence: Option<Sequence>,
     /// Rooms joined, left again when the session stops.
     rooms: Vec<(Topic, Addr<Room>)>,
+    /// Topics joined with an arrival or departure to announce: presence, which a parked
+    /// stand-in of the connection does not keep.
+    announced: Vec<Topic>,
     /// Last time anything arrived from the client (frames, pings, pongs).
     last_heard: Instant,
     rate: RateWindow,
@@ -166,6 +169,7 @@ impl<D: Dialect> Session<D> {
                 auth_deadline: parts.auth_deadline,
                 sequence: None,
                 rooms: Vec::new(),
+                announced: Vec::new(),
                 last_heard: Instant::now(),
                 rate,
                 abort: parts.abort,
@@ -300,6 +304,9 @@ impl SessionCore {
         hello: Option<Announce>,
         farewell: Option<Announce>,
     ) -> impl ActorFuture<Session<D>, Output = Result<Joined, HubError>> {
+        if hello.is_some() || farewell.is_some() {
+            self.announced.push(topic.clone());
+        }
         let member = Member {
             conn: self.conn,
             user: self.user.clone(),

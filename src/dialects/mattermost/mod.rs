@@ -19,6 +19,11 @@ use actix_web::web;
 
 use crate::services::mattermost::MmError;
 
+/// Starts what the dialect runs once per node: the keeper of the automatic statuses.
+pub fn start(state: &crate::state::AppState) {
+    ws::online::Online::start(state);
+}
+
 /// Mounts the REST API.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use rest::{channels, posts, users};

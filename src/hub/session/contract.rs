@@ -85,7 +85,14 @@ impl SessionCore {
         let state = ParkedState {
             user: self.user.clone(),
             sequence,
-            topics: self.rooms.iter().map(|(t, _)| t.clone()).collect(),
+            // Events only: the connection's presence ends with it.
+            topics: self
+                .rooms
+                .iter()
+                .map(|(t, _)| t)
+                .filter(|t| !self.announced.contains(t))
+                .cloned()
+                .collect(),
         };
         let hub = &self.state.hub;
         hub.parking().park(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::notify::{channel_topic, typing, user_topic};
-use super::online::Online;
+use super::online;
 use super::protocol::{event, fail, ok, refusal, Broadcast, Request, SERVER_VERSION};
 use crate::error::CloseCode;
 use crate::hub::parking::Keep;
@@ -52,27 +52,16 @@ pub struct MmSocket {
     me: Option<Me>,
     /// The id `hello` announces, which a client names to resume.
     connection_id: String,
-    /// This node's connected users (for the automatic status).
-    online: Arc<Online>,
-    /// Whether this socket was counted there (and must be uncounted when it ends).
-    counted: bool,
     /// The connection a reconnecting client asks to resume, and the `seq` it expects next.
     resume: Option<(String, u64)>,
 }
 
 impl MmSocket {
     /// A socket authenticated at the handshake (`me`) or waiting for a challenge.
-    pub fn new(
-        me: Option<Me>,
-        connection_id: String,
-        online: Arc<Online>,
-        resume: Option<(String, u64)>,
-    ) -> MmSocket {
+    pub fn new(me: Option<Me>, connection_id: String, resume: Option<(String, u64)>) -> MmSocket {
         MmSocket {
             me,
             connection_id,
-            online,
-            counted: false,
             resume,
         }
     }
@@ -141,8 +130,17 @@ impl MmSocket {
                         Self::reply(core, ctx, seq, Ok(None));
                     }
                     // After hello, so that the socket's own `status_change` follows it.
-                    dialect.online.arrive(&core.state, &me.id);
-                    dialect.counted = true;
+                    let status = core.join(
+                        ctx,
+                        online::topic(&me.id),
+                        None,
+                        Some(online::departure(&me.id)),
+                    );
+                    ctx.spawn(status.map(|res, act: &mut Session<MmSocket>, _| {
+                        if let Err(e) = res {
+                            log::warn!("conn={}: no automatic status: {e}", act.core.conn.0);
+                        }
+                    }));
                 }));
             }),
         );
@@ -357,9 +355,6 @@ impl Dialect for MmSocket {
 
     fn stopped(&mut self, core: &mut SessionCore) {
         let Some(me) = &self.me else { return };
-        if self.counted {
-            self.online.leave(&core.state, &me.id);
-        }
         // Kept for a client that comes back with this connection id (Mattermost keeps an
         // inactive connection 5 minutes), numbering what it would have received.
         let omitted = format!(r#""omit_users":{{"{}":true}}"#, me.id);

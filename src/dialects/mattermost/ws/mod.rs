@@ -34,9 +34,7 @@ pub async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    shared: web::Data<crate::dialects::Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    let online = shared.mattermost_online.clone();
     let state = state.get_ref();
     let attempt = async {
         origin::check(&req, &state.config)?;
@@ -65,7 +63,7 @@ pub async fn connect(
             payload,
             state,
             opening,
-            MmSocket::new(me, new_id(), online, resume),
+            MmSocket::new(me, new_id(), resume),
         )
         .await
     };

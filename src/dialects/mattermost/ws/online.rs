@@ -1,76 +1,64 @@
-//! Who is connected to this node, for the automatic status: a user's first socket makes them
-//! `online`, their last one leaving `offline`.
+//! The automatic status: a user's first socket on any node makes them `online`, their last one
+//! leaving every node `offline`.
 //!
-//! Counting is per node. With several nodes, a user connected to two of them goes `offline`
-//! when their sockets on one node have all left, until their next socket arrives; counting
-//! across nodes would take the hub's shared presence, which announces to room members rather
-//! than to a status keeper (see docs/mattermost.md).
+//! Each authenticated socket joins its user's status topic ([`topic`]) with a departure to
+//! record, and the rooms of that namespace tell [`Online`] of first arrivals and last
+//! departures instead of announcing them ([`crate::hub::watch`]). With Redis the hub's shared
+//! presence decides first and last over every node, and when a node dies a survivor reports
+//! its users gone; without Redis, this node decides alone. A parked connection (kept for a
+//! resume) does not keep its user online: parking keeps events, not presence.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::notify;
+use crate::hub::{Announce, AnnounceWhen, Event, PresenceWatch, Topic};
 use crate::services::mattermost::statuses;
 use crate::state::AppState;
 
-/// Authenticated sockets per user on this node.
-#[derive(Default)]
+/// The namespace of the users' status topics.
+pub const NAMESPACE: &str = "mmstatus";
+
+/// `user`'s status topic.
+pub fn topic(user: &str) -> Topic {
+    Topic::new(NAMESPACE, user)
+}
+
+/// What a socket records on joining its status topic: its user's id, which is what a survivor
+/// reports when the socket's node dies with it (never sent to a client: watched topics
+/// announce nothing).
+pub fn departure(user: &str) -> Announce {
+    Announce {
+        event: Event::text(user.to_string()),
+        when: AnnounceWhen::FirstOrLast,
+    }
+}
+
+/// Writes the automatic status when the hub reports a user's first arrival or last departure.
 pub struct Online {
-    counts: Mutex<HashMap<String, usize>>,
-    /// Held while a status is written, so that a leave and a quick return on this node are
-    /// written in order and the last write matches the count.
-    writing: tokio::sync::Mutex<()>,
+    state: AppState,
+    /// Held while a status is written, so that this node's writes for a user land in the order
+    /// the rooms reported the changes.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Online {
-    /// A socket of `user` is authenticated.
-    pub fn arrive(self: &Arc<Self>, state: &AppState, user: &str) {
-        let first = {
-            let mut counts = self.counts.lock().expect("online lock");
-            let n = counts.entry(user.to_string()).or_default();
-            *n += 1;
-            *n == 1
+    /// Registers the watcher for the status topics of this node.
+    pub fn start(state: &AppState) {
+        let online = Online {
+            state: state.clone(),
+            writing: Default::default(),
         };
-        if first {
-            self.settle(state, user);
-        }
+        state.hub.watch_presence(NAMESPACE, Arc::new(online));
     }
+}
 
-    /// A socket of `user` has ended.
-    pub fn leave(self: &Arc<Self>, state: &AppState, user: &str) {
-        let last = {
-            let mut counts = self.counts.lock().expect("online lock");
-            match counts.get_mut(user) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                Some(_) => {
-                    counts.remove(user);
-                    true
-                }
-                None => false,
-            }
-        };
-        if last {
-            self.settle(state, user);
-        }
-    }
-
-    fn connected(&self, user: &str) -> bool {
-        self.counts.lock().expect("online lock").contains_key(user)
-    }
-
-    /// Writes the status the count now says, and tells those who should hear of a change.
-    fn settle(self: &Arc<Self>, state: &AppState, user: &str) {
-        let (this, state, user) = (self.clone(), state.clone(), user.to_string());
+impl PresenceWatch for Online {
+    fn changed(&self, _topic: &Topic, user: &str, present: bool) {
+        let (state, writing, user) = (self.state.clone(), self.writing.clone(), user.to_string());
+        // Queued for the lock in call order: tokio's mutex is fair.
         actix::spawn(async move {
-            let _turn = this.writing.lock().await;
-            let status = if this.connected(&user) {
-                "online"
-            } else {
-                "offline"
-            };
+            let _turn = writing.lock().await;
+            let status = if present { "online" } else { "offline" };
             match statuses::automatic(&state.db, user.clone(), status).await {
                 Ok(Some(change)) => notify::status_change(&state, &change),
                 Ok(None) => {}
