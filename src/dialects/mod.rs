@@ -6,6 +6,7 @@ pub mod chat;
 pub mod guitar;
 pub mod mattermost;
 pub mod messages;
+pub mod pusher;
 
 use actix_web::web::ServiceConfig;
 
@@ -18,6 +19,8 @@ pub struct Shared {
     pub chat_store: actix::Addr<chat::store::ChatStore>,
     /// Mattermost users connected to this node (their automatic status).
     pub mattermost_online: std::sync::Arc<mattermost::ws::online::Online>,
+    /// The Pusher apps and this node's subscriptions.
+    pub pusher: std::sync::Arc<pusher::Pusher>,
 }
 
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
@@ -28,6 +31,7 @@ pub fn start(state: &AppState) -> Shared {
     Shared {
         chat_store: chat::start(state),
         mattermost_online: Default::default(),
+        pusher: pusher::start(state),
     }
 }
 
@@ -46,4 +50,5 @@ pub fn routes(cfg: &mut ServiceConfig) {
     guitar::routes(cfg);
     mattermost::routes(cfg);
     messages::routes(cfg);
+    pusher::routes(cfg);
 }

@@ -5,3 +5,4 @@ pub mod chat;
 pub mod guitar;
 pub mod mattermost;
 pub mod messages;
+pub mod webhook;
