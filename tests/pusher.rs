@@ -962,3 +962,111 @@ async fn webhooks_are_signed_batched_and_retried() {
         "{sent}"
     );
 }
+
+// --- two nodes on one Redis ------------------------------------------------------------------
+
+/// Two nodes of one hub sharing the Redis of `TEST_REDIS_URL` under a prefix of their own;
+/// `None` (skipped) without it outside CI.
+fn cluster() -> Option<(TestApp, TestApp)> {
+    let redis = common::service("TEST_REDIS_URL")?;
+    let prefix = common::redis_prefix();
+    let apps = apps(json!({}));
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_PREFIX", prefix.as_str()),
+        ("HUB_PRESENCE_TTL_MS", "1000"),
+        ("HUB_RELAY_LINGER_MS", "500"),
+        ("HUB_PUSHER_APPS", apps.as_str()),
+    ];
+    Some((TestApp::node(&env, None), TestApp::node(&env, None)))
+}
+
+/// Waits until `nodes` are subscribed to `topics` topics in Redis.
+async fn relayed(nodes: &[&TestApp], topics: usize) {
+    for node in nodes {
+        eventually(Duration::from_secs(5), "relay subscriptions", || async {
+            node.metric("hub_relay_subscriptions").await >= topics as f64
+        })
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn presence_is_one_across_nodes() {
+    let Some((node_a, node_b)) = cluster() else {
+        return;
+    };
+    let (mut a, a_id) = connect(&node_a).await;
+    let (mut b, b_id) = connect(&node_b).await;
+    let (mut b2, b2_id) = connect(&node_a).await;
+    let ann = json!({"user_id": "42", "user_info": {"name": "Ann"}});
+    let bob = json!({"user_id": "7", "user_info": {"name": "Bob"}});
+    join(&mut a, &a_id, "presence-room", &ann).await;
+    relayed(&[&node_a], 1).await;
+    assert_eq!(
+        join(&mut b, &b_id, "presence-room", &bob).await,
+        json!({"event": "pusher_internal:subscription_succeeded", "channel": "presence-room",
+               "presence": {"ids": ["42", "7"], "hash": {"42": {"name": "Ann"}, "7": {"name": "Bob"}}, "count": 2}}),
+        "the member on the other node is listed"
+    );
+    let added = json!({"event": "pusher_internal:member_added", "channel": "presence-room",
+                       "data": json!({"user_id": "7", "user_info": {"name": "Bob"}}).to_string()});
+    assert_eq!(a.recv_json().await, added);
+    relayed(&[&node_a, &node_b], 1).await;
+    // Bob again, on the first node: one user, announced to nobody.
+    let listed = join(&mut b2, &b2_id, "presence-room", &bob).await;
+    assert_eq!(listed["presence"]["count"], 2);
+    b2.send_json(json!({"event": "pusher:unsubscribe", "data": {"channel": "presence-room"}}))
+        .await;
+    a.expect_silence(500).await;
+    b.expect_silence(0).await;
+    // Bob's last socket leaves, on the second node: the first hears it once.
+    b.close().await;
+    assert_eq!(
+        a.recv_json().await,
+        json!({"event": "pusher_internal:member_removed", "channel": "presence-room",
+               "data": json!({"user_id": "7"}).to_string()})
+    );
+    a.expect_silence(500).await;
+}
+
+#[actix_web::test]
+async fn events_and_client_events_cross_nodes_and_skip_the_excluded_socket() {
+    let Some((node_a, node_b)) = cluster() else {
+        return;
+    };
+    let (mut a, a_id) = connect(&node_a).await;
+    let (mut b, b_id) = connect(&node_b).await;
+    let (mut c, c_id) = connect(&node_b).await;
+    for (ws, id) in [(&mut a, &a_id), (&mut b, &b_id), (&mut c, &c_id)] {
+        assert_eq!(
+            subscribe(ws, id, "private-chat").await,
+            succeeded("private-chat")
+        );
+    }
+    relayed(&[&node_a, &node_b], 1).await;
+
+    // Published on node a, for everyone but b (on node b).
+    trigger(
+        &node_a,
+        &["private-chat"],
+        "to-others",
+        "\"hi\"",
+        Some(&b_id),
+    )
+    .await;
+    let event = json!({"event": "to-others", "channel": "private-chat", "data": "\"hi\""});
+    assert_eq!(a.recv_json().await, event);
+    assert_eq!(c.recv_json().await, event);
+    b.expect_silence(300).await;
+
+    // A whisper from node b reaches node a and b's neighbour, never b.
+    b.send_json(json!({"event": "client-typing", "channel": "private-chat", "data": {"who": "b"}}))
+        .await;
+    let whisper =
+        json!({"event": "client-typing", "channel": "private-chat", "data": {"who": "b"}});
+    assert_eq!(a.recv_json().await, whisper);
+    assert_eq!(c.recv_json().await, whisper);
+    b.expect_silence(300).await;
+    a.expect_silence(0).await;
+}
