@@ -114,6 +114,9 @@ pub struct Config {
     /// `HUB_BROADCAST_WEBHOOK_SECRET`: the HMAC-SHA256 key of those posts (`X-Pusher-Signature`);
     /// required with the URL.
     pub broadcast_webhook_secret: Option<String>,
+    /// `HUB_BROADCAST_WEBHOOK_KEY`: sent as `X-Pusher-Key` with those posts (a Pusher SDK's
+    /// webhook check compares it with its app key). Default `broadcast`.
+    pub broadcast_webhook_key: String,
 }
 
 /// One Pusher app: the credentials Laravel's `PUSHER_APP_ID`/`_KEY`/`_SECRET` (or Reverb's)
@@ -330,6 +333,8 @@ impl Config {
             pusher_apps: pusher_apps(&get)?,
             broadcast_webhook_url: get("HUB_BROADCAST_WEBHOOK_URL"),
             broadcast_webhook_secret: get("HUB_BROADCAST_WEBHOOK_SECRET"),
+            broadcast_webhook_key: get("HUB_BROADCAST_WEBHOOK_KEY")
+                .unwrap_or_else(|| "broadcast".into()),
         };
         let backend_default = if config.database_url.starts_with("sqlite://") {
             1
@@ -391,6 +396,16 @@ impl Config {
             return Err(invalid(
                 "HUB_RATE_PER_SEC/HUB_MAX_FRAME_BYTES",
                 "rate must be positive and frames at least 128 bytes",
+            ));
+        }
+        if self
+            .broadcast_webhook_url
+            .as_ref()
+            .is_some_and(|url| !url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "HUB_BROADCAST_WEBHOOK_URL",
+                "must be an http:// URL",
             ));
         }
         if self.broadcast_webhook_url.is_some() && self.broadcast_webhook_secret.is_none() {

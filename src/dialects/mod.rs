@@ -19,18 +19,21 @@ pub struct Shared {
     pub chat_store: actix::Addr<chat::store::ChatStore>,
     /// Mattermost users connected to this node (their automatic status).
     pub mattermost_online: std::sync::Arc<mattermost::ws::online::Online>,
+    /// Where the broadcast dialect forwards its clients' messages (`HUB_BROADCAST_WEBHOOK_URL`).
+    pub broadcast_webhooks: Option<crate::services::webhook::Webhooks>,
     /// The Pusher apps and this node's subscriptions.
     pub pusher: std::sync::Arc<pusher::Pusher>,
 }
 
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
 pub fn start(state: &AppState) -> Shared {
-    broadcast::start(state);
+    let broadcast_webhooks = broadcast::start(state);
     guitar::start(state);
     messages::start(state);
     Shared {
         chat_store: chat::start(state),
         mattermost_online: Default::default(),
+        broadcast_webhooks,
         pusher: pusher::start(state),
     }
 }
