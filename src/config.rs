@@ -571,6 +571,27 @@ mod tests {
             .unwrap()
             .pusher_apps
             .is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("apps.json");
+        std::fs::write(&file, r#"[{"id":"3","key":"k3","secret":"s3"}]"#).unwrap();
+        let path = file.display().to_string();
+        let c =
+            Config::from_lookup(|k| (k == "HUB_PUSHER_APPS_FILE").then(|| path.clone())).unwrap();
+        assert_eq!(c.pusher_apps, vec![PusherApp::new("3", "k3", "s3")]);
+        let both = Config::from_lookup(|k| match k {
+            "HUB_PUSHER_APPS_FILE" => Some(path.clone()),
+            "HUB_PUSHER_APPS" => Some("1:k:s".into()),
+            _ => None,
+        });
+        assert!(both.is_err());
+        let missing = Config::from_lookup(|k| {
+            (k == "HUB_PUSHER_APPS_FILE").then(|| "/nonexistent/apps.json".into())
+        })
+        .unwrap_err();
+        assert!(missing
+            .to_string()
+            .starts_with("HUB_PUSHER_APPS_FILE: cannot read"));
     }
 
     #[test]

@@ -1070,3 +1070,52 @@ async fn events_and_client_events_cross_nodes_and_skip_the_excluded_socket() {
     b.expect_silence(300).await;
     a.expect_silence(0).await;
 }
+
+#[actix_web::test]
+async fn subscribing_twice_and_asking_for_info_when_triggering() {
+    let app = hub(json!({}));
+    let (mut a, a_id) = connect(&app).await;
+    let (mut b, b_id) = connect(&app).await;
+    assert_eq!(subscribe(&mut a, &a_id, "news").await, succeeded("news"));
+    assert_eq!(
+        subscribe(&mut a, &a_id, "news").await,
+        succeeded("news"),
+        "again: still one subscription"
+    );
+    join(&mut a, &a_id, "presence-room", &json!({"user_id": "1"})).await;
+    join(&mut b, &b_id, "presence-room", &json!({"user_id": "2"})).await;
+    a.recv_json().await; // member_added
+    let data = r#"{"user_id":"1"}"#;
+    a.send_json(
+        json!({"event": "pusher:subscribe", "data": {"channel": "presence-room",
+        "auth": auth(&a_id, "presence-room", Some(data)), "channel_data": data}}),
+    )
+    .await;
+    assert_eq!(
+        a.recv_json().await,
+        json!({"event": "pusher:subscription_error", "channel": "presence-room", "data": {
+            "type": "AlreadySubscribed", "error": "The socket is already subscribed to this channel.", "status": 400}})
+    );
+
+    let body = json!({"name": "e", "channels": ["news", "presence-room"], "data": "1",
+                      "info": "subscription_count,user_count"});
+    let (status, answer) = call(&app, "POST", "/apps/1/events", &[], Some(&body)).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({"channels": {
+            "news": {"subscription_count": 1},
+            "presence-room": {"subscription_count": 2, "user_count": 2}}})
+        )
+    );
+    assert_eq!(
+        a.recv_json().await,
+        json!({"event": "e", "channel": "news", "data": "1"})
+    );
+    assert_eq!(
+        a.recv_json().await,
+        json!({"event": "e", "channel": "presence-room", "data": "1"})
+    );
+    a.expect_silence(200).await;
+}

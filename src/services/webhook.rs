@@ -60,7 +60,12 @@ pub struct Webhooks {
 impl Webhooks {
     /// Starts the task that posts to `to` (on the current actix system).
     pub fn start(to: Destination, metrics: Arc<Metrics>) -> Webhooks {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        Webhooks::with_queue(to, metrics, QUEUE)
+    }
+
+    /// [`Webhooks::start`] with a queue of `queue` events.
+    fn with_queue(to: Destination, metrics: Arc<Metrics>, queue: usize) -> Webhooks {
+        let (tx, rx) = mpsc::channel(queue);
         let label: Arc<str> = to.label.clone().into();
         actix_web::rt::spawn(post_all(to, rx, metrics.clone()));
         Webhooks { tx, label, metrics }
@@ -147,4 +152,50 @@ async fn post(client: &reqwest::Client, to: &Destination, body: String) -> bool 
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An app that accepts connections and never answers: posts hang until their timeout, the
+    /// queue fills, and what does not fit is dropped and counted, at once.
+    #[actix_web::test]
+    async fn a_stuck_app_costs_dropped_events_never_a_wait() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = Destination {
+            url: format!("http://{}/hooks", listener.local_addr().unwrap()),
+            key: "k".into(),
+            secret: "s".into(),
+            label: "stuck".into(),
+        };
+        let metrics = Arc::new(Metrics::default());
+        let hooks = Webhooks::with_queue(to, metrics.clone(), 4);
+        // Let the task take its first batch and hang on posting it.
+        hooks.send(json!({"name": "first"}));
+        tokio::time::sleep(BATCH_WINDOW * 3).await;
+        let started = std::time::Instant::now();
+        for n in 0..10 {
+            hooks.send(json!({ "n": n }));
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "sending waited"
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"hub_webhook_events_total{app="stuck",result="dropped"} 6"#),
+            "{text}"
+        );
+        drop(listener);
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_hex_of_the_body() {
+        // Computed independently: printf '{"time_ms":1,"events":[]}' | openssl dgst -sha256 -hmac s
+        assert_eq!(
+            signature("s", br#"{"time_ms":1,"events":[]}"#),
+            "619d06bec1444c40801d1897fe55526f3dc3207ad8b38e0518a3800593a79669"
+        );
+    }
 }
