@@ -395,6 +395,30 @@ async fn presence_lists_members_and_announces_each_user_once() {
 }
 
 #[actix_web::test]
+async fn presence_members_have_a_size_limit() {
+    let app = hub(json!({}));
+    let (mut a, a_id) = connect(&app).await;
+    let too_large = json!({"event": "pusher:subscription_error", "channel": "presence-big", "data": {
+        "type": "LimitReached",
+        "error": "The presence member is too large (user_id over 128 or user_info over 2048 bytes).",
+        "status": 400}});
+    for data in [
+        json!({"user_id": "x".repeat(129)}).to_string(),
+        json!({"user_id": "1", "user_info": {"bio": "x".repeat(2040)}}).to_string(),
+    ] {
+        a.send_json(
+            json!({"event": "pusher:subscribe", "data": {"channel": "presence-big",
+            "auth": auth(&a_id, "presence-big", Some(&data)), "channel_data": data}}),
+        )
+        .await;
+        assert_eq!(a.recv_json().await, too_large);
+    }
+    let fits = json!({"user_id": "x".repeat(128), "user_info": {"bio": "x".repeat(2030)}});
+    let joined = join(&mut a, &a_id, "presence-big", &fits).await;
+    assert_eq!(joined["presence"]["count"], 1);
+}
+
+#[actix_web::test]
 async fn presence_channels_have_a_member_limit() {
     let app = hub(json!({"max_presence_members": 1}));
     let (mut a, a_id) = connect(&app).await;

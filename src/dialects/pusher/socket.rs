@@ -35,6 +35,12 @@ use crate::state::AppState;
 /// The byte that marks an event carrying the socket id it must skip.
 pub const EXCLUDE_MARK: char = '\u{1}';
 
+/// Longest presence `user_id` (Pusher's limit): every node keeps and lists it.
+pub const MAX_USER_ID: usize = 128;
+
+/// Largest presence `user_info` JSON (soketi's limit): it travels in every member list.
+pub const MAX_USER_INFO: usize = 2048;
+
 /// Longest client event name accepted.
 pub const MAX_EVENT_NAME: usize = 200;
 
@@ -233,6 +239,18 @@ impl PusherSocket {
             }
             _ => None,
         };
+        if member
+            .as_ref()
+            .is_some_and(|m| m.user_id.len() > MAX_USER_ID || m.user_info.len() > MAX_USER_INFO)
+        {
+            return fail(
+                core,
+                ctx,
+                "LimitReached",
+                "The presence member is too large (user_id over 128 or user_info over 2048 bytes).",
+                400,
+            );
+        }
         let topic = super::topic(&app.config.id, &name);
         let (user, hello, farewell) = match &member {
             Some(member) => {
