@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Echo from 'laravel-echo';
 import PusherJs from 'pusher-js';
+import Pusher from 'pusher';
 import { APP, startAuthServer, startHub, startWebhookReceiver, until, waitFor } from './hub.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -113,6 +114,17 @@ describe('one node', () => {
     } finally {
       forger.disconnect();
     }
+  });
+
+  test('the SDK with a wrong secret is refused with 401 and a JSON reason', async () => {
+    const wrong = new Pusher({
+      appId: APP.id, key: APP.key, secret: 'not-the-secret', host: hub.host, port: String(hub.port), useTLS: false,
+    });
+    await assert.rejects(wrong.trigger('orders', 'nope', {}), (e) => {
+      assert.equal(e.status, 401);
+      assert.deepEqual(JSON.parse(e.body), { error: 'invalid signature' });
+      return true;
+    });
   });
 
   for (const broadcaster of ['pusher', 'reverb']) {
