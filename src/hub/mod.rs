@@ -27,7 +27,7 @@ pub mod topic;
 pub mod transport;
 
 pub use catch_up::CatchUp;
-pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};
+pub use event::{Announce, AnnounceWhen, Event, Said, Target, UserRef};
 pub use handle::Hub;
 pub use session::{Ctx, Dialect, Session, SessionCore};
 pub use topic::Topic;

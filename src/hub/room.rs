@@ -359,12 +359,15 @@ impl Room {
     }
 
     /// An arrival or departure: with a shared presence every node hears it (the store made
-    /// sure it is said once); without one it is this node's own news.
-    fn announce(&mut self, event: Event, target: Target, ctx: &mut Context<Self>) {
+    /// sure it is said once); without one it is this node's own news. Then its `said` runs.
+    fn announce(&mut self, announce: Announce, target: Target, ctx: &mut Context<Self>) {
         if self.shared.is_some() {
-            self.publish(event, target, ctx);
+            self.publish(announce.event, target, ctx);
         } else {
-            self.record(event, target, ctx);
+            self.record(announce.event, target, ctx);
+        }
+        if let Some(said) = announce.said {
+            said.run();
         }
     }
 
@@ -475,7 +478,7 @@ impl Room {
         let Some(shared) = self.shared.clone().filter(|_| slot.shared) else {
             if let Some(farewell) = member.farewell {
                 if farewell.when == AnnounceWhen::Always || last_here {
-                    self.announce(farewell.event, Target::All, ctx);
+                    self.announce(farewell, Target::All, ctx);
                 }
             }
             return;
@@ -495,7 +498,7 @@ impl Room {
             };
             if let Some(farewell) = member.farewell {
                 if farewell.when == AnnounceWhen::Always || last {
-                    room.announce(farewell.event, Target::All, ctx);
+                    room.announce(farewell, Target::All, ctx);
                 }
             }
             room.report_if_empty(ctx);
@@ -574,7 +577,7 @@ impl Handler<Join> for Room {
         let (Some(shared), Some(entry)) = (shared, entry) else {
             if let Some(hello) = hello {
                 if hello.when == AnnounceWhen::Always || first_here {
-                    self.announce(hello.event, Target::AllExcept(conn), ctx);
+                    self.announce(hello, Target::AllExcept(conn), ctx);
                 }
             }
             let joined = Joined {
@@ -599,7 +602,7 @@ impl Handler<Join> for Room {
             };
             if let Some(hello) = hello {
                 if hello.when == AnnounceWhen::Always || first {
-                    room.announce(hello.event, Target::AllExcept(conn), ctx);
+                    room.announce(hello, Target::AllExcept(conn), ctx);
                 }
             }
             room.report_if_empty(ctx);
@@ -771,6 +774,55 @@ mod tests {
             actix::clock::sleep(Duration::from_millis(5)).await;
         }
         seen.lock().unwrap().clone()
+    }
+
+    /// `said` runs once per announcement: for a user's first connection and its last.
+    #[actix::test]
+    async fn said_runs_when_the_room_announces_and_only_then() {
+        use std::sync::atomic::AtomicUsize;
+        let metrics = Arc::new(Metrics::default());
+        let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(LocalBus::default(), metrics.clone()));
+        let policy = SlowReaderPolicy {
+            backlog_bytes: 1 << 20,
+            stall: Duration::from_secs(3),
+        };
+        let config = RoomConfig { slow: policy };
+        let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
+        let topic = Topic::new("test", "said");
+        let room = Room::new(topic, config, relay, None, registry, metrics).start();
+        let (hellos, farewells) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let announce = |count: &Arc<AtomicUsize>| {
+            let count = count.clone();
+            Announce {
+                event: Event::text("x".to_string()),
+                when: AnnounceWhen::FirstOrLast,
+                said: Some(super::super::event::Said::new(move || {
+                    count.fetch_add(1, Relaxed);
+                })),
+            }
+        };
+        // Two connections of user 7, then one of user 8.
+        for (conn, user) in [(1, 7), (2, 7), (3, 8)] {
+            let (mut m, _) = member(user);
+            m.conn = ConnId(conn);
+            m.farewell = Some(announce(&farewells));
+            room.send(Join {
+                member: m,
+                hello: Some(announce(&hellos)),
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            hellos.load(Relaxed),
+            2,
+            "user 7's second connection is no news"
+        );
+        room.send(Leave { conn: ConnId(1) }).await.unwrap();
+        assert_eq!(farewells.load(Relaxed), 0, "user 7 is still here");
+        room.send(Leave { conn: ConnId(2) }).await.unwrap();
+        room.send(Leave { conn: ConnId(3) }).await.unwrap();
+        assert_eq!(farewells.load(Relaxed), 2);
     }
 
     #[actix::test]

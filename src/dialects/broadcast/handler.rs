@@ -45,6 +45,7 @@ impl BroadcastDialect {
         Announce {
             event: Event::json(&frame),
             when: AnnounceWhen::FirstOrLast,
+            said: None,
         }
     }
 }

@@ -276,6 +276,7 @@ impl PusherSocket {
                 let announce = |text: String| Announce {
                     event: Event::text(text),
                     when: AnnounceWhen::FirstOrLast,
+                    said: None,
                 };
                 (
                     user,
