@@ -274,6 +274,13 @@ async fn public_and_private_channels_get_events_until_unsubscribed() {
         .await;
     ws.send_json(json!({"event": "pusher:unsubscribe", "data": {"channel": "never-subscribed"}}))
         .await;
+    // No answer to an unsubscribe: a ping's pong marks that the socket handled both.
+    ws.send_json(json!({"event": "pusher:ping", "data": {}}))
+        .await;
+    assert_eq!(
+        ws.recv_json().await,
+        json!({"event": "pusher:pong", "data": {}})
+    );
     trigger(&app, &["orders"], "gone", "1", None).await;
     trigger(&app, &["private-orders.5"], "still", "2", None).await;
     assert_eq!(
@@ -968,8 +975,10 @@ async fn webhooks_are_signed_batched_and_retried() {
         json!({"name": "client_event", "channel": "presence-room", "event": "client-wave",
                "data": "{\"hi\":1}", "socket_id": b_id, "user_id": "7"}),
         json!({"name": "member_removed", "channel": "presence-room", "user_id": "7"}),
-        json!({"name": "member_removed", "channel": "presence-room", "user_id": "42"}),
+        // The node posts the vacated channel as the socket closes; the room then says the
+        // member left (webhooks are in the order they happen, not grouped).
         json!({"name": "channel_vacated", "channel": "presence-room"}),
+        json!({"name": "member_removed", "channel": "presence-room", "user_id": "42"}),
     ];
     eventually(Duration::from_secs(10), "every webhook", || async {
         hooks.events.lock().unwrap().len() >= expected.len()
@@ -992,9 +1001,14 @@ async fn webhooks_are_signed_batched_and_retried() {
 /// Two nodes of one hub sharing the Redis of `TEST_REDIS_URL` under a prefix of their own;
 /// `None` (skipped) without it outside CI.
 fn cluster() -> Option<(TestApp, TestApp)> {
+    cluster_of(json!({}))
+}
+
+/// [`cluster`] with app 1's `extra` fields.
+fn cluster_of(extra: Value) -> Option<(TestApp, TestApp)> {
     let redis = common::service("TEST_REDIS_URL")?;
     let prefix = common::redis_prefix();
-    let apps = apps(json!({}));
+    let apps = apps(extra);
     let env = [
         ("REDIS_URL", redis.as_str()),
         ("REDIS_PREFIX", prefix.as_str()),
@@ -1142,4 +1156,45 @@ async fn subscribing_twice_and_asking_for_info_when_triggering() {
         json!({"event": "e", "channel": "presence-room", "data": "1"})
     );
     a.expect_silence(200).await;
+}
+
+#[actix_web::test]
+async fn member_webhooks_are_posted_once_across_nodes() {
+    let hooks = receiver().await;
+    let Some((node_a, node_b)) = cluster_of(json!({"webhook_url": hooks.url})) else {
+        return;
+    };
+    let bob = json!({"user_id": "7"});
+    let (mut on_a, a_id) = connect(&node_a).await;
+    let (mut on_b, b_id) = connect(&node_b).await;
+    join(&mut on_a, &a_id, "presence-room", &bob).await;
+    relayed(&[&node_a], 1).await;
+    let listed = join(&mut on_b, &b_id, "presence-room", &bob).await;
+    assert_eq!(listed["presence"]["count"], 1);
+    on_a.close().await;
+    on_b.expect_silence(500).await;
+    on_b.close().await;
+    let presence_hooks = || {
+        hooks
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"].as_str().unwrap().starts_with("member_"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(10), "member_removed", || async {
+        presence_hooks().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        presence_hooks(),
+        vec![
+            json!({"name": "member_added", "channel": "presence-room", "user_id": "7"}),
+            json!({"name": "member_removed", "channel": "presence-room", "user_id": "7"}),
+        ],
+        "one user, two nodes: said once each"
+    );
 }

@@ -1,7 +1,8 @@
 //! Who is subscribed to what on this node: sockets per channel and, on presence channels,
-//! sockets per user. The HTTP API's channel queries read it, and its changes (first socket,
-//! last socket, a user's first or last socket) become webhooks. Entries vanish at zero, so the
-//! map holds only occupied channels.
+//! sockets per user. The HTTP API's channel queries read it, the presence member limit is
+//! checked against it, and a channel's first and last socket become `channel_occupied` and
+//! `channel_vacated` webhooks (member webhooks are the room's: they hold across nodes).
+//! Entries vanish at zero, so the map holds only occupied channels.
 //!
 //! It counts this node's sockets: in a cluster each node answers for its own (the room
 //! presence the sockets get on subscribing is shared across nodes; this table is not).

@@ -28,7 +28,7 @@ use crate::dialects::Shared;
 use crate::error::{ApiError, CloseCode};
 use crate::hub::handshake::{self, Opening};
 use crate::hub::{
-    Announce, AnnounceWhen, Ctx, Dialect, Event, Session, SessionCore, Target, Topic, UserRef,
+    Announce, AnnounceWhen, Ctx, Dialect, Event, Said, Session, SessionCore, Target, Topic, UserRef,
 };
 use crate::state::AppState;
 
@@ -252,20 +252,31 @@ impl PusherSocket {
             );
         }
         let topic = super::topic(&app.config.id, &name);
+        if let Some(member) = &member {
+            let known = self.pusher.occupancy.users(&app.config.id, &name);
+            if known.len() >= app.config.max_presence_members && !known.contains(&member.user_id) {
+                return fail(
+                    core,
+                    ctx,
+                    "LimitReached",
+                    "The maximum members per presence channel limit was reached.",
+                    4100,
+                );
+            }
+        }
+        // Counted before joining, so that channel_occupied goes out before the member_added
+        // the room may post while it takes the member in.
+        let user_id = member.as_ref().map(|m| m.user_id.as_str());
+        if self
+            .pusher
+            .occupancy
+            .subscribe(&app.config.id, &name, user_id)
+            .channel
+        {
+            app.webhook(json!({"name": "channel_occupied", "channel": name}));
+        }
         let (user, hello, farewell) = match &member {
             Some(member) => {
-                let known = self.pusher.occupancy.users(&app.config.id, &name);
-                if known.len() >= app.config.max_presence_members
-                    && !known.contains(&member.user_id)
-                {
-                    return fail(
-                        core,
-                        ctx,
-                        "LimitReached",
-                        "The maximum members per presence channel limit was reached.",
-                        4100,
-                    );
-                }
                 let user = UserRef {
                     key: member.user_id.as_str().into(),
                     id: None,
@@ -273,15 +284,31 @@ impl PusherSocket {
                     // member's `user_info` JSON, so every node lists it.
                     name: member.user_info.as_str().into(),
                 };
-                let announce = |text: String| Announce {
-                    event: Event::text(text),
-                    when: AnnounceWhen::FirstOrLast,
-                    said: None,
+                // The room says a member arrived or left once across every node, and runs
+                // `said` where it says it: the app's webhook goes out once too.
+                let announce = |text: String, webhook: &'static str| {
+                    let (app, channel, user_id) =
+                        (app.clone(), name.clone(), member.user_id.clone());
+                    Announce {
+                        event: Event::text(text),
+                        when: AnnounceWhen::FirstOrLast,
+                        said: Some(Said::new(move || {
+                            app.webhook(json!({
+                                "name": webhook, "channel": channel, "user_id": user_id
+                            }))
+                        })),
+                    }
                 };
                 (
                     user,
-                    Some(announce(protocol::member_added(&name, member))),
-                    Some(announce(protocol::member_removed(&name, &member.user_id))),
+                    Some(announce(
+                        protocol::member_added(&name, member),
+                        "member_added",
+                    )),
+                    Some(announce(
+                        protocol::member_removed(&name, &member.user_id),
+                        "member_removed",
+                    )),
                 )
             }
             None => (core.user.clone(), None, None),
@@ -304,6 +331,7 @@ impl PusherSocket {
                             500,
                         ),
                     );
+                    act.dialect.forget(&name, &Subscription { topic, member });
                     return;
                 }
             };
@@ -319,18 +347,6 @@ impl PusherSocket {
                 None => protocol::subscribed(&name),
             };
             act.core.send(ctx, frame);
-            let user_id = member.as_ref().map(|m| m.user_id.as_str());
-            let change = act
-                .dialect
-                .pusher
-                .occupancy
-                .subscribe(&app.config.id, &name, user_id);
-            if change.channel {
-                app.webhook(json!({"name": "channel_occupied", "channel": name}));
-            }
-            if let (true, Some(user_id)) = (change.user, user_id) {
-                app.webhook(json!({"name": "member_added", "channel": name, "user_id": user_id}));
-            }
             act.dialect
                 .channels
                 .insert(name, Subscription { topic, member });
@@ -355,6 +371,7 @@ impl PusherSocket {
     }
 
     /// Counts a subscription gone and tells the app what that changed.
+    /// (Presence departures are the room's to tell: see the `said` of their farewell.)
     fn forget(&self, name: &str, sub: &Subscription) {
         let Some(app) = &self.app else { return };
         let user_id = sub.member.as_ref().map(|m| m.user_id.as_str());
@@ -362,9 +379,6 @@ impl PusherSocket {
             .pusher
             .occupancy
             .unsubscribe(&app.config.id, name, user_id);
-        if let (true, Some(user_id)) = (change.user, user_id) {
-            app.webhook(json!({"name": "member_removed", "channel": name, "user_id": user_id}));
-        }
         if change.channel {
             app.webhook(json!({"name": "channel_vacated", "channel": name}));
         }
