@@ -47,6 +47,14 @@ else
   missing node
 fi
 
+# --- Pusher clients: pusher-js, Laravel Echo and the pusher server SDK ----------------------
+if command -v node >/dev/null; then
+  cargo build --bin realtime-hub
+  (cd tests/pusher-client && { [ -d node_modules/pusher-js ] || npm ci --no-audit --no-fund --silent; } && node --test --test-concurrency=1)
+else
+  missing node
+fi
+
 # --- The messaging app's React hook against the hub (vitest + jsdom) ----------------------
 if command -v node >/dev/null; then
   cargo build --bin realtime-hub

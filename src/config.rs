@@ -101,6 +101,172 @@ pub struct Config {
     /// in SQLite's busy handler, which sleeps (measured: guitar p99 27 ms with 8, 7 ms with 1) —
     /// and 8 for PostgreSQL.
     pub db_pool_size: u32,
+    /// `HUB_PUSHER_APPS`: the apps the Pusher dialect serves at `/app/{key}` and
+    /// `/apps/{id}/…`, as `id:key:secret` entries separated by commas (what a Reverb user
+    /// has in `REVERB_APP_ID`/`_KEY`/`_SECRET`), or as a JSON list of [`PusherApp`] objects
+    /// for per-app origins, limits and webhooks. `HUB_PUSHER_APPS_FILE` names a file holding
+    /// that JSON list instead. Default none: the dialect answers every key with 4001.
+    pub pusher_apps: Vec<PusherApp>,
+    /// `HUB_BROADCAST_WEBHOOK_URL`: where the broadcast dialect's client messages (`{"data":…}`)
+    /// are also posted, signed like Pusher webhooks with `HUB_BROADCAST_WEBHOOK_SECRET`, so the
+    /// Laravel side hears its clients. Default unset: nothing is posted.
+    pub broadcast_webhook_url: Option<String>,
+    /// `HUB_BROADCAST_WEBHOOK_SECRET`: the HMAC-SHA256 key of those posts (`X-Pusher-Signature`);
+    /// required with the URL.
+    pub broadcast_webhook_secret: Option<String>,
+    /// `HUB_BROADCAST_WEBHOOK_KEY`: sent as `X-Pusher-Key` with those posts (a Pusher SDK's
+    /// webhook check compares it with its app key). Default `broadcast`.
+    pub broadcast_webhook_key: String,
+}
+
+/// One Pusher app: the credentials Laravel's `PUSHER_APP_ID`/`_KEY`/`_SECRET` (or Reverb's)
+/// hold, and what the hub allows its clients. Read from `HUB_PUSHER_APPS`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PusherApp {
+    /// The app id in HTTP API paths (`/apps/{id}/events`).
+    pub id: String,
+    /// The public key in socket URLs (`/app/{key}`) and in `auth` strings.
+    pub key: String,
+    /// The secret every channel and API signature is made with.
+    pub secret: String,
+    /// Origins whose browsers may connect (`*` for any); empty (default): those of
+    /// `HUB_ALLOWED_ORIGINS`, and always same-origin pages and non-browser clients.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Open sockets this app may have on a node; more get `pusher:error` 4004. Default 10 000.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Whether clients may send `client-` events on private and presence channels (Echo's
+    /// `whisper`). Default true, as Reverb's `accept_client_events_from: members`.
+    #[serde(default = "defaults::yes")]
+    pub client_events: bool,
+    /// Client events a socket may send per second; more get `pusher:error` 4301. Default 10,
+    /// Pusher's documented limit.
+    #[serde(default = "defaults::client_events_per_sec")]
+    pub max_client_events_per_sec: u32,
+    /// Seconds of silence after which a client should ping (`activity_timeout` in
+    /// `pusher:connection_established`), and after which the server pings; a socket silent for
+    /// twice this is closed with 4201. Default 30.
+    #[serde(default = "defaults::activity_timeout")]
+    pub activity_timeout: u64,
+    /// Distinct users a presence channel may hold; the next gets `pusher:subscription_error`
+    /// with status 4100. Default 100, Pusher's limit.
+    #[serde(default = "defaults::presence_members")]
+    pub max_presence_members: usize,
+    /// Largest event `data` in bytes (HTTP API and client events); larger gets 413 or 4301.
+    /// Default 10 240, Pusher's.
+    #[serde(default = "defaults::event_bytes")]
+    pub max_event_bytes: usize,
+    /// Where channel and presence events are posted (Pusher's webhook format), if anywhere.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+/// Defaults of [`PusherApp`] fields, as serde wants them: functions.
+mod defaults {
+    pub fn max_connections() -> usize {
+        10_000
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn client_events_per_sec() -> u32 {
+        10
+    }
+    pub fn activity_timeout() -> u64 {
+        30
+    }
+    pub fn presence_members() -> usize {
+        100
+    }
+    pub fn event_bytes() -> usize {
+        10 * 1024
+    }
+}
+
+impl PusherApp {
+    /// An app with every limit at its default.
+    pub fn new(id: &str, key: &str, secret: &str) -> PusherApp {
+        PusherApp {
+            id: id.into(),
+            key: key.into(),
+            secret: secret.into(),
+            allowed_origins: Vec::new(),
+            max_connections: defaults::max_connections(),
+            client_events: true,
+            max_client_events_per_sec: defaults::client_events_per_sec(),
+            activity_timeout: defaults::activity_timeout(),
+            max_presence_members: defaults::presence_members(),
+            max_event_bytes: defaults::event_bytes(),
+            webhook_url: None,
+        }
+    }
+}
+
+/// `HUB_PUSHER_APPS` (or the file `HUB_PUSHER_APPS_FILE` names): a JSON list when it starts
+/// with `[`, otherwise comma-separated `id:key:secret` entries.
+fn pusher_apps(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<PusherApp>, ConfigError> {
+    let (key, text) = match (get("HUB_PUSHER_APPS"), get("HUB_PUSHER_APPS_FILE")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "HUB_PUSHER_APPS",
+                reason: "set either it or HUB_PUSHER_APPS_FILE, not both".into(),
+            })
+        }
+        (Some(text), None) => ("HUB_PUSHER_APPS", text),
+        (None, Some(path)) => (
+            "HUB_PUSHER_APPS_FILE",
+            std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                key: "HUB_PUSHER_APPS_FILE",
+                reason: format!("cannot read {path}: {e}"),
+            })?,
+        ),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let invalid = |reason: String| ConfigError::Invalid { key, reason };
+    let apps: Vec<PusherApp> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not a list of apps: {e}")))?
+    } else {
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| match entry.split(':').collect::<Vec<_>>()[..] {
+                [id, key, secret] => Ok(PusherApp::new(id, key, secret)),
+                _ => Err(invalid(format!(
+                    "{entry:?} is not id:key:secret (use the JSON form for more)"
+                ))),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    for (i, app) in apps.iter().enumerate() {
+        if [&app.id, &app.key, &app.secret]
+            .iter()
+            .any(|v| v.is_empty())
+        {
+            return Err(invalid(format!(
+                "app {i}: id, key and secret must be non-empty"
+            )));
+        }
+        if app.activity_timeout == 0 || app.max_client_events_per_sec == 0 {
+            return Err(invalid(format!(
+                "app {}: activity_timeout and max_client_events_per_sec must be positive",
+                app.id
+            )));
+        }
+        if apps[..i].iter().any(|a| a.id == app.id || a.key == app.key) {
+            return Err(invalid(format!("app {}: id or key used twice", app.id)));
+        }
+        if let Some(url) = &app.webhook_url {
+            if !url.starts_with("http://") {
+                return Err(invalid(format!(
+                    "app {}: webhook_url must be an http:// URL",
+                    app.id
+                )));
+            }
+        }
+    }
+    Ok(apps)
 }
 
 impl Config {
@@ -164,6 +330,11 @@ impl Config {
             workers: parse(&get, "HUB_WORKERS", cpus)?,
             room_threads: parse(&get, "HUB_ROOM_THREADS", cpus)?,
             db_pool_size: 0, // filled below: its default depends on the backend
+            pusher_apps: pusher_apps(&get)?,
+            broadcast_webhook_url: get("HUB_BROADCAST_WEBHOOK_URL"),
+            broadcast_webhook_secret: get("HUB_BROADCAST_WEBHOOK_SECRET"),
+            broadcast_webhook_key: get("HUB_BROADCAST_WEBHOOK_KEY")
+                .unwrap_or_else(|| "broadcast".into()),
         };
         let backend_default = if config.database_url.starts_with("sqlite://") {
             1
@@ -225,6 +396,22 @@ impl Config {
             return Err(invalid(
                 "HUB_RATE_PER_SEC/HUB_MAX_FRAME_BYTES",
                 "rate must be positive and frames at least 128 bytes",
+            ));
+        }
+        if self
+            .broadcast_webhook_url
+            .as_ref()
+            .is_some_and(|url| !url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "HUB_BROADCAST_WEBHOOK_URL",
+                "must be an http:// URL",
+            ));
+        }
+        if self.broadcast_webhook_url.is_some() && self.broadcast_webhook_secret.is_none() {
+            return Err(invalid(
+                "HUB_BROADCAST_WEBHOOK_SECRET",
+                "must be set with HUB_BROADCAST_WEBHOOK_URL (the app checks the signature)",
             ));
         }
         if !(self.database_url.starts_with("sqlite://")
@@ -345,6 +532,66 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn pusher_apps_compact_or_json() {
+        let with = |value: &str| {
+            let value = value.to_string();
+            Config::from_lookup(move |k| (k == "HUB_PUSHER_APPS").then(|| value.clone()))
+        };
+        let c = with("1:key-one:secret-one, 2:key-two:secret-two").unwrap();
+        assert_eq!(
+            c.pusher_apps,
+            vec![
+                PusherApp::new("1", "key-one", "secret-one"),
+                PusherApp::new("2", "key-two", "secret-two")
+            ]
+        );
+        let c = with(
+            r#"[{"id":"7","key":"k","secret":"s","allowed_origins":["https://shop.test"],
+                 "max_client_events_per_sec":5,"webhook_url":"http://127.0.0.1:9/hooks"}]"#,
+        )
+        .unwrap();
+        let app = &c.pusher_apps[0];
+        assert_eq!(app.allowed_origins, ["https://shop.test"]);
+        assert_eq!(app.max_client_events_per_sec, 5);
+        assert_eq!(app.activity_timeout, 30);
+        for bad in [
+            "1:k",
+            "1:k:s,2:k:t",
+            r#"[{"id":"1","key":"k"}]"#,
+            r#"[{"id":"1","key":"k","secret":"s","colour":"red"}]"#,
+            "1::s",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("HUB_PUSHER_APPS: "), "{bad}: {err}");
+        }
+        assert!(Config::from_lookup(|_| None)
+            .unwrap()
+            .pusher_apps
+            .is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("apps.json");
+        std::fs::write(&file, r#"[{"id":"3","key":"k3","secret":"s3"}]"#).unwrap();
+        let path = file.display().to_string();
+        let c =
+            Config::from_lookup(|k| (k == "HUB_PUSHER_APPS_FILE").then(|| path.clone())).unwrap();
+        assert_eq!(c.pusher_apps, vec![PusherApp::new("3", "k3", "s3")]);
+        let both = Config::from_lookup(|k| match k {
+            "HUB_PUSHER_APPS_FILE" => Some(path.clone()),
+            "HUB_PUSHER_APPS" => Some("1:k:s".into()),
+            _ => None,
+        });
+        assert!(both.is_err());
+        let missing = Config::from_lookup(|k| {
+            (k == "HUB_PUSHER_APPS_FILE").then(|| "/nonexistent/apps.json".into())
+        })
+        .unwrap_err();
+        assert!(missing
+            .to_string()
+            .starts_with("HUB_PUSHER_APPS_FILE: cannot read"));
     }
 
     #[test]

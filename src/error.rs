@@ -171,6 +171,8 @@ pub enum CloseCode {
     Forbidden,
     /// 4004: over a connection quota.
     OverQuota,
+    /// 4009: the connection is not authorized (Pusher: an Origin the app does not allow).
+    Unauthorized,
     /// 4101: over the message rate; reconnect after a backoff.
     RateLimited,
     /// 4102: the client did not read fast enough; reconnect after a backoff.
@@ -198,6 +200,7 @@ impl CloseCode {
             CloseCode::BadToken => 4001,
             CloseCode::Forbidden => 4003,
             CloseCode::OverQuota => 4004,
+            CloseCode::Unauthorized => 4009,
             CloseCode::RateLimited => 4101,
             CloseCode::SlowConsumer => 4102,
             CloseCode::PongTimeout => 4201,
@@ -221,6 +224,7 @@ impl CloseCode {
             BadToken,
             Forbidden,
             OverQuota,
+            Unauthorized,
             RateLimited,
             SlowConsumer,
             PongTimeout,
@@ -238,6 +242,7 @@ impl CloseCode {
             CloseCode::BadToken
                 | CloseCode::Forbidden
                 | CloseCode::OverQuota
+                | CloseCode::Unauthorized
                 | CloseCode::Protocol
                 | CloseCode::Unsupported
                 | CloseCode::InvalidPayload
@@ -257,6 +262,7 @@ mod tests {
             CloseCode::BadToken,
             CloseCode::Forbidden,
             CloseCode::OverQuota,
+            CloseCode::Unauthorized,
         ] {
             assert!((4000..4100).contains(&code.code()) && !code.should_reconnect());
         }

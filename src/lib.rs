@@ -1,8 +1,8 @@
 //! realtime-hub: one WebSocket server for the real-time back ends of several products — a chat
 //! room (Django Channels tutorial), a messaging app with read receipts, a phone-to-PC practice
-//! sync, a Mattermost-compatible API and a Laravel-side broadcast hub — whose clients work
-//! against it unchanged. Alone it needs nothing but a SQLite file; with Redis and PostgreSQL
-//! many nodes behave as one.
+//! sync, a Mattermost-compatible API, a Laravel-side broadcast hub and the Pusher protocol
+//! Laravel Echo speaks — whose clients work against it unchanged. Alone it needs nothing but a
+//! SQLite file; with Redis and PostgreSQL many nodes behave as one.
 //!
 //! # Layout
 //!
@@ -15,7 +15,7 @@
 //! | [`db`] | diesel over SQLite or PostgreSQL; `Db::run` is the only door to blocking queries |
 //! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions (late authentication, per-connection sequences, parking for resumes), rooms, registry, presence, catch-up, limits |
 //! | [`relay`] | carrying events between nodes: in-process bus or Redis, envelope format, shared presence |
-//! | [`services`] | one function per operation, shared by REST and WebSocket |
+//! | [`services`] | one function per operation, shared by REST and WebSocket; webhooks to apps |
 //! | [`dialects`] | the protocols, one folder each |
 //! | [`http`] | health, readiness, metrics, access-log redaction; what REST handlers share (the user, a JSON body within limits, 405s) |
 //! | [`metrics`] | the counters `/metrics` renders |

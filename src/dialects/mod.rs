@@ -6,6 +6,7 @@ pub mod chat;
 pub mod guitar;
 pub mod mattermost;
 pub mod messages;
+pub mod pusher;
 
 use actix_web::web::ServiceConfig;
 
@@ -16,16 +17,22 @@ use crate::state::AppState;
 pub struct Shared {
     /// The chat dialect's batching writer.
     pub chat_store: actix::Addr<chat::store::ChatStore>,
+    /// Where the broadcast dialect forwards its clients' messages (`HUB_BROADCAST_WEBHOOK_URL`).
+    pub broadcast_webhooks: Option<crate::services::webhook::Webhooks>,
+    /// The Pusher apps and this node's subscriptions.
+    pub pusher: std::sync::Arc<pusher::Pusher>,
 }
 
 /// Starts the dialects' node-wide actors and background tasks (back-end subscribers).
 pub fn start(state: &AppState) -> Shared {
-    broadcast::start(state);
+    let broadcast_webhooks = broadcast::start(state);
     guitar::start(state);
     messages::start(state);
     mattermost::start(state);
     Shared {
         chat_store: chat::start(state),
+        broadcast_webhooks,
+        pusher: pusher::start(state),
     }
 }
 
@@ -44,4 +51,5 @@ pub fn routes(cfg: &mut ServiceConfig) {
     guitar::routes(cfg);
     mattermost::routes(cfg);
     messages::routes(cfg);
+    pusher::routes(cfg);
 }

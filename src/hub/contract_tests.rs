@@ -1,7 +1,8 @@
 //! The session contract every dialect builds on, tried with a protocol of the test's own over a
 //! real socket: a connection that opens unauthenticated and authenticates later (once, with the
 //! user's quota then applied), is closed when it never does, and numbers its events with the
-//! number spliced around each event's shared body.
+//! number spliced around each event's shared body; and one that joins several topics over its
+//! life, as a different user in each, and leaves one while it stays open.
 
 use std::time::Duration;
 
@@ -10,9 +11,10 @@ use bytestring::ByteString;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::event::{Event, UserRef};
+use super::event::{Event, Target, UserRef};
 use super::handshake::{upgrade_with, Opening};
-use super::session::{Ctx, Dialect, SessionCore};
+use super::session::{Ctx, Dialect, Session, SessionCore};
+use super::topic::Topic;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -161,5 +163,130 @@ async fn sessions_authenticate_late_once_within_quota_and_number_their_events() 
         .await
         .unwrap();
     assert_eq!(next_close(&mut again).await, 1009);
+    stop.stop(false).await;
+}
+
+/// `join T AS` joins topic T as user AS and answers with who is there; `leave T` leaves it
+/// (the socket stays open); `say T X` publishes X to T's other members.
+struct Topics;
+
+impl Dialect for Topics {
+    const NAME: &'static str = "topics";
+
+    fn started(&mut self, _: &mut SessionCore, _: &mut Ctx<Self>) {}
+
+    fn text(&mut self, text: ByteString, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
+        use actix::prelude::*;
+        let words: Vec<&str> = text.split(' ').collect();
+        match words[..] {
+            ["join", topic, user] => {
+                let user = UserRef {
+                    key: user.into(),
+                    id: None,
+                    name: user.into(),
+                };
+                let join = core.join_as(ctx, Topic::new("t", topic), user, None, None);
+                ctx.wait(join.map(|joined, act: &mut Session<Self>, ctx| {
+                    let names: Vec<String> = joined
+                        .unwrap()
+                        .presence
+                        .iter()
+                        .map(|u| u.name.to_string())
+                        .collect();
+                    act.core.send(ctx, format!("here {}", names.join(",")));
+                }));
+            }
+            ["leave", topic] => {
+                let left = core.leave(&Topic::new("t", topic));
+                let joined = core.has_joined(&Topic::new("t", topic));
+                core.send(ctx, format!("left {left} {joined}"));
+            }
+            ["say", topic, word] => {
+                let topic = Topic::new("t", topic);
+                let event = Event::text(word.to_string());
+                let me = core.conn;
+                core.publish(ctx, &topic, event, Target::AllExcept(me));
+            }
+            _ => core.send(ctx, "?"),
+        }
+    }
+
+    fn error_frame(&self, code: &str, _: &str) -> String {
+        code.to_string()
+    }
+}
+
+async fn open_topics(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let opening = Opening {
+        identity: None,
+        user: None,
+        authenticated: false,
+        anonymous_name: "nobody",
+        auth_deadline: None,
+        max_frame_bytes: 1024,
+    };
+    upgrade_with(&req, payload, &state, opening, Topics).await
+}
+
+#[actix_web::test]
+async fn sessions_join_topics_as_someone_and_leave_one_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let config = crate::config::Config::from_lookup(|k| match k {
+        "DATABASE_URL" => Some(db.clone()),
+        "JWT_SECRET" => Some("contract-test-secret-of-32-bytes-or-more".into()),
+        "HUB_ROOM_THREADS" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (_down, down_rx) = tokio::sync::watch::channel(false);
+    let state = crate::server::build_state(config, None, down_rx).unwrap();
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/topics", web::get().to(open_topics))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let handle = server.run();
+    let stop = handle.handle();
+    actix_web::rt::spawn(handle);
+    let url = format!("ws://{addr}/topics");
+    let (mut a, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut b, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+
+    // Each connection is someone else in each topic.
+    a.send(Message::text("join x ann")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "here ann");
+    b.send(Message::text("join x bob")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "here ann,bob");
+    b.send(Message::text("join y carl")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "here carl");
+
+    a.send(Message::text("say x one")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "one");
+
+    // b leaves x but not y, and stays connected: x's events no longer reach it.
+    b.send(Message::text("leave x")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "left true false");
+    b.send(Message::text("leave x")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "left false false");
+    a.send(Message::text("say x two")).await.unwrap();
+    a.send(Message::text("join y dan")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "here carl,dan");
+    a.send(Message::text("say y three")).await.unwrap();
+    assert_eq!(next_text(&mut b).await, "three", "x's 'two' never came");
+
+    // Joining again after leaving works, and presence forgot bob.
+    a.send(Message::text("join x ann2")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "here ann,ann2");
     stop.stop(false).await;
 }

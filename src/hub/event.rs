@@ -198,6 +198,33 @@ pub struct Announce {
     pub event: Event,
     /// Whether every connection or only a user's first/last counts.
     pub when: AnnounceWhen,
+    /// Run when the room makes the announcement, on the node that makes it: once per
+    /// announcement across every node (with a shared presence, a user's first arrival or last
+    /// departure anywhere), so a dialect can tell the world outside exactly once (a webhook).
+    pub said: Option<Said>,
+}
+
+/// Work a room runs right after it made an announcement ([`Announce::said`]). It runs on the
+/// room's thread, so it must be quick and never wait (queue something, count something).
+#[derive(Clone)]
+pub struct Said(Arc<dyn Fn() + Send + Sync>);
+
+impl Said {
+    /// Wraps `work`.
+    pub fn new(work: impl Fn() + Send + Sync + 'static) -> Said {
+        Said(Arc::new(work))
+    }
+
+    /// Runs it.
+    pub fn run(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Said(..)")
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub mod transport;
 pub mod watch;
 
 pub use catch_up::CatchUp;
-pub use event::{Announce, AnnounceWhen, Event, Target, UserRef};
+pub use event::{Announce, AnnounceWhen, Event, Said, Target, UserRef};
 pub use handle::Hub;
 pub use session::{Ctx, Dialect, Session, SessionCore};
 pub use topic::Topic;

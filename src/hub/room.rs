@@ -364,12 +364,15 @@ impl Room {
     }
 
     /// An arrival or departure: with a shared presence every node hears it (the store made
-    /// sure it is said once); without one it is this node's own news.
-    fn announce(&mut self, event: Event, target: Target, ctx: &mut Context<Self>) {
+    /// sure it is said once); without one it is this node's own news. Then its `said` runs.
+    fn announce(&mut self, announce: Announce, target: Target, ctx: &mut Context<Self>) {
         if self.shared.is_some() {
-            self.publish(event, target, ctx);
+            self.publish(announce.event, target, ctx);
         } else {
-            self.record(event, target, ctx);
+            self.record(announce.event, target, ctx);
+        }
+        if let Some(said) = announce.said {
+            said.run();
         }
     }
 
@@ -478,7 +481,7 @@ impl Room {
         }
         let last_here = self.presence.remove(&member.user);
         let Some(shared) = self.shared.clone().filter(|_| slot.shared) else {
-            self.farewell(&member, last_here, ctx);
+            self.farewell(member, last_here, ctx);
             return;
         };
         self.presence_ops += 1;
@@ -494,23 +497,23 @@ impl Room {
                     last_here
                 }
             };
-            room.farewell(&member, last, ctx);
+            room.farewell(member, last, ctx);
             room.report_if_empty(ctx);
         }));
     }
 
     /// A member has gone: its farewell is announced (always, or when `last` of its user), or
     /// the watcher is told, in a watched topic.
-    fn farewell(&mut self, member: &Member, last: bool, ctx: &mut Context<Self>) {
+    fn farewell(&mut self, member: Member, last: bool, ctx: &mut Context<Self>) {
         if let Some(watch) = &self.watch {
             if last {
                 watch.changed(&self.topic, &member.user.key, false);
             }
             return;
         }
-        if let Some(farewell) = &member.farewell {
+        if let Some(farewell) = member.farewell {
             if farewell.when == AnnounceWhen::Always || last {
-                self.announce(farewell.event.clone(), Target::All, ctx);
+                self.announce(farewell, Target::All, ctx);
             }
         }
     }
@@ -533,7 +536,7 @@ impl Room {
         }
         if let Some(hello) = hello {
             if hello.when == AnnounceWhen::Always || first {
-                self.announce(hello.event, Target::AllExcept(conn), ctx);
+                self.announce(hello, Target::AllExcept(conn), ctx);
             }
         }
     }
@@ -800,6 +803,55 @@ mod tests {
             actix::clock::sleep(Duration::from_millis(5)).await;
         }
         seen.lock().unwrap().clone()
+    }
+
+    /// `said` runs once per announcement: for a user's first connection and its last.
+    #[actix::test]
+    async fn said_runs_when_the_room_announces_and_only_then() {
+        use std::sync::atomic::AtomicUsize;
+        let metrics = Arc::new(Metrics::default());
+        let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(LocalBus::default(), metrics.clone()));
+        let policy = SlowReaderPolicy {
+            backlog_bytes: 1 << 20,
+            stall: Duration::from_secs(3),
+        };
+        let config = RoomConfig { slow: policy };
+        let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
+        let topic = Topic::new("test", "said");
+        let room = Room::new(topic, config, relay, None, None, registry, metrics).start();
+        let (hellos, farewells) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let announce = |count: &Arc<AtomicUsize>| {
+            let count = count.clone();
+            Announce {
+                event: Event::text("x".to_string()),
+                when: AnnounceWhen::FirstOrLast,
+                said: Some(super::super::event::Said::new(move || {
+                    count.fetch_add(1, Relaxed);
+                })),
+            }
+        };
+        // Two connections of user 7, then one of user 8.
+        for (conn, user) in [(1, 7), (2, 7), (3, 8)] {
+            let (mut m, _) = member(user);
+            m.conn = ConnId(conn);
+            m.farewell = Some(announce(&farewells));
+            room.send(Join {
+                member: m,
+                hello: Some(announce(&hellos)),
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            hellos.load(Relaxed),
+            2,
+            "user 7's second connection is no news"
+        );
+        room.send(Leave { conn: ConnId(1) }).await.unwrap();
+        assert_eq!(farewells.load(Relaxed), 0, "user 7 is still here");
+        room.send(Leave { conn: ConnId(2) }).await.unwrap();
+        room.send(Leave { conn: ConnId(3) }).await.unwrap();
+        assert_eq!(farewells.load(Relaxed), 2);
     }
 
     #[actix::test]

@@ -285,6 +285,26 @@ impl SessionCore {
         });
     }
 
+    /// Leaves one topic while the connection stays open (a client that subscribes and
+    /// unsubscribes over the life of its socket); the room announces the departure as it would
+    /// at a close. False when the topic was not joined. A join still under way is not seen
+    /// here: callers `ctx.wait` their joins, so none is.
+    pub fn leave(&mut self, topic: &Topic) -> bool {
+        let Some(idx) = self.rooms.iter().position(|(t, _)| t == topic) else {
+            return false;
+        };
+        let (_, room) = self.rooms.swap_remove(idx);
+        self.announced.retain(|t| t != topic);
+        // `do_send` for the reason `leave_rooms` gives.
+        room.do_send(Leave { conn: self.conn });
+        true
+    }
+
+    /// Whether this connection has joined `topic` (and not left it).
+    pub fn has_joined(&self, topic: &Topic) -> bool {
+        self.rooms.iter().any(|(t, _)| t == topic)
+    }
+
     /// Leaves every room joined (once; later calls find none).
     fn leave_rooms(&mut self) {
         // `do_send`, since a leave must not be lost to a full mailbox; one per room joined
@@ -304,12 +324,27 @@ impl SessionCore {
         hello: Option<Announce>,
         farewell: Option<Announce>,
     ) -> impl ActorFuture<Session<D>, Output = Result<Joined, HubError>> {
+        let user = self.user.clone();
+        self.join_as(ctx, topic, user, hello, farewell)
+    }
+
+    /// [`SessionCore::join`] as `user` rather than the connection's own user, for protocols
+    /// where who a connection is depends on the topic (a Pusher presence channel names its
+    /// member in each subscription). Presence in the topic counts `user`.
+    pub fn join_as<D: Dialect>(
+        &mut self,
+        ctx: &mut Ctx<D>,
+        topic: Topic,
+        user: UserRef,
+        hello: Option<Announce>,
+        farewell: Option<Announce>,
+    ) -> impl ActorFuture<Session<D>, Output = Result<Joined, HubError>> {
         if hello.is_some() || farewell.is_some() {
             self.announced.push(topic.clone());
         }
         let member = Member {
             conn: self.conn,
-            user: self.user.clone(),
+            user,
             inbox: self.inbox(ctx),
             abort: self.abort.clone(),
             farewell,

@@ -7,24 +7,31 @@ use super::protocol::{self, Connected, Person, PresenceOut, Sended, UserData, Us
 use super::publish;
 use crate::error::CloseCode;
 use crate::hub::{Announce, AnnounceWhen, Ctx, Dialect, Event, Session, SessionCore, Topic};
+use crate::services::webhook::Webhooks;
 
 /// Per-connection broadcast state.
 pub struct BroadcastDialect {
     topic: Topic,
+    /// The channel name, for webhooks.
+    channel: String,
     me: Person,
+    /// Where client messages are forwarded to the app, if anywhere.
+    webhooks: Option<Webhooks>,
 }
 
 impl BroadcastDialect {
-    /// A member of `channel` (from the token) whose user id is `id`. Its name is taken when
-    /// the session starts, from the user the handshake recorded: the stored name when the
-    /// token carries none.
-    pub fn new(channel: &str, id: i64) -> BroadcastDialect {
+    /// A member of `channel` (from the token) whose user id is `id`; its messages also go to
+    /// `webhooks` when given. Its name is taken when the session starts, from the user the
+    /// handshake recorded: the stored name when the token carries none.
+    pub fn new(channel: &str, id: i64, webhooks: Option<Webhooks>) -> BroadcastDialect {
         BroadcastDialect {
             topic: super::topic(channel),
+            channel: channel.to_string(),
             me: Person {
                 name: String::new(),
                 id,
             },
+            webhooks,
         }
     }
 
@@ -38,6 +45,7 @@ impl BroadcastDialect {
         Announce {
             event: Event::json(&frame),
             when: AnnounceWhen::FirstOrLast,
+            said: None,
         }
     }
 }
@@ -95,6 +103,16 @@ impl Dialect for BroadcastDialect {
                 let (event, target) = publish::message(&self.me, &frame.data, frame.target);
                 let topic = self.topic.clone();
                 core.publish(ctx, &topic, event, target);
+                if let Some(webhooks) = &self.webhooks {
+                    // Pusher's client_event shape: `data` as the JSON text the client sent.
+                    webhooks.send(serde_json::json!({
+                        "name": "client_event",
+                        "channel": self.channel,
+                        "event": "message",
+                        "data": frame.data.get(),
+                        "user_id": self.me.id.to_string(),
+                    }));
+                }
             }
         }
     }

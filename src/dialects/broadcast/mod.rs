@@ -18,9 +18,11 @@ pub mod publish;
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::dialects::Shared;
 use crate::error::ApiError;
 use crate::http::rest::endpoint;
 use crate::hub::{handshake, Topic};
+use crate::services::webhook::{Destination, Webhooks};
 use crate::state::AppState;
 use handler::BroadcastDialect;
 
@@ -43,9 +45,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/broadcast/progress/", web::get().to(progress_page));
 }
 
-/// Starts the Redis subscriber when configured.
-pub fn start(state: &AppState) {
+/// Starts the Redis subscriber when configured, and the webhook sender that forwards client
+/// messages to the app when `HUB_BROADCAST_WEBHOOK_URL` is set.
+pub fn start(state: &AppState) -> Option<Webhooks> {
     ingress::start(state);
+    let config = &state.config;
+    let (url, secret) = (
+        config.broadcast_webhook_url.as_ref()?,
+        config.broadcast_webhook_secret.as_ref()?,
+    );
+    let to = Destination {
+        url: url.clone(),
+        key: config.broadcast_webhook_key.clone(),
+        secret: secret.clone(),
+        label: "broadcast".into(),
+    };
+    Some(Webhooks::start(to, state.metrics.clone()))
 }
 
 /// The topic of a channel.
@@ -74,8 +89,10 @@ async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state.get_ref();
+    let webhooks = shared.broadcast_webhooks.clone();
     let attempt = async {
         let identity = handshake::authenticated(&req, state)?;
         let channel = identity
@@ -85,7 +102,7 @@ async fn connect(
         if !valid_channel(&channel) {
             return Err(ApiError::BadRequest("invalid channel name".into()));
         }
-        let dialect = BroadcastDialect::new(&channel, identity.id);
+        let dialect = BroadcastDialect::new(&channel, identity.id, webhooks);
         handshake::upgrade(&req, payload, state, Some(identity), "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))

@@ -34,6 +34,7 @@ impl GuitarDialect {
         Announce {
             event: Event::text(self.connection_frame(status)),
             when: AnnounceWhen::Always,
+            said: None,
         }
     }
 

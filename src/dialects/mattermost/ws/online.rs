@@ -30,6 +30,7 @@ pub fn departure(user: &str) -> Announce {
     Announce {
         event: Event::text(user.to_string()),
         when: AnnounceWhen::FirstOrLast,
+        said: None,
     }
 }
 
