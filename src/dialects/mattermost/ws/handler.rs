@@ -74,6 +74,20 @@ impl MmSocket {
         let Some(me) = self.me.clone() else { return };
         core.enable_sequence(REPLAY_EVENTS);
         join(core, ctx, user_topic(&me.id));
+        // Present (online) once this join is recorded, before `hello`: a client that saw
+        // `hello` on one socket may close another without its user going offline in between.
+        // The socket's own `status_change` waits in the mailbox and follows `hello`.
+        let status = core.join(
+            ctx,
+            online::topic(&me.id),
+            None,
+            Some(online::departure(&me.id)),
+        );
+        ctx.wait(status.map(|res, act: &mut Session<MmSocket>, _| {
+            if let Err(e) = res {
+                log::warn!("conn={}: no automatic status: {e}", act.core.conn.0);
+            }
+        }));
         let (db, id) = (core.state.db.clone(), me.id.clone());
         let lookup = async move {
             db.run(move |conn| crate::db::mattermost::channels::channel_ids_of(conn, &id))
@@ -129,18 +143,6 @@ impl MmSocket {
                     if let Some(seq) = reply {
                         Self::reply(core, ctx, seq, Ok(None));
                     }
-                    // After hello, so that the socket's own `status_change` follows it.
-                    let status = core.join(
-                        ctx,
-                        online::topic(&me.id),
-                        None,
-                        Some(online::departure(&me.id)),
-                    );
-                    ctx.spawn(status.map(|res, act: &mut Session<MmSocket>, _| {
-                        if let Err(e) = res {
-                            log::warn!("conn={}: no automatic status: {e}", act.core.conn.0);
-                        }
-                    }));
                 }));
             }),
         );
