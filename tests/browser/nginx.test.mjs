@@ -236,8 +236,9 @@ function writeStockConf(dir, site) {
       await t.test('socket timeouts above the heartbeat, no tokens in the log format', () => {
         // What a running test cannot wait for: both servers' socket timeouts stay above the
         // hub's heartbeat timeout (60 s), with room for a slow pong.
-        const wsLocations = [...site.matchAll(/location \/ws\/ \{([^}]*)\}/g)].map((m) => m[1]);
-        assert.equal(wsLocations.length, 2, 'a /ws/ location in the plain and the TLS server');
+        const wsLocation = 'location ~ ^/(ws/|app/|api/v4/websocket/?$) {';
+        const wsLocations = site.split(wsLocation).slice(1).map((rest) => rest.slice(0, rest.indexOf('}')));
+        assert.equal(wsLocations.length, 2, 'a WebSocket location in the plain and the TLS server');
         for (const body of wsLocations) {
           for (const directive of ['proxy_read_timeout', 'proxy_send_timeout']) {
             const seconds = Number(body.match(new RegExp(`${directive} (\\d+)s;`))?.[1]);
@@ -377,6 +378,7 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
       REDIS_URL: process.env.TEST_REDIS_URL,
       REDIS_PREFIX: prefix,
       HUB_TRUSTED_PROXIES: '127.0.0.1',
+      HUB_PUSHER_APPS: 'nginx-app:nginx-key:nginx-secret',
       // The session's open/close lines show the client address the node settled on.
       RUST_LOG: 'warn,realtime_hub::hub::session=info',
     };
@@ -576,6 +578,27 @@ describe('two hub nodes behind nginx', { skip: cluster.skip ?? Boolean(cluster.f
       assert.equal(res.status, 200);
       assert.match(await res.text(), /hub_connections_opened_total/);
     }
+  });
+
+  test('the Pusher and Mattermost sockets pass through nginx too', async () => {
+    const pusher = await Client.open(`${ws}/app/nginx-key?protocol=7&client=js&version=8.4.0&flash=false`);
+    const established = JSON.parse(await pusher.take());
+    const socketId = JSON.parse(established.data).socket_id;
+    assert.match(socketId, /^\d+\.\d+$/);
+    assert.deepEqual({ ...established, data: JSON.parse(established.data) }, {
+      event: 'pusher:connection_established',
+      data: { socket_id: socketId, activity_timeout: 30 },
+    });
+    pusher.send({ event: 'pusher:ping', data: {} });
+    assert.deepEqual(JSON.parse(await pusher.take()), { event: 'pusher:pong', data: {} });
+    pusher.ws.close();
+
+    // Mattermost's socket opens unauthenticated; a challenge with a token that names no
+    // session closes it with 1008, as Mattermost does.
+    const mm = await Client.open(`${ws}/api/v4/websocket`);
+    const closed = new Promise((ok) => mm.ws.once('close', (code) => ok(code)));
+    mm.send({ seq: 1, action: 'authentication_challenge', data: { token: 'no-such-session' } });
+    assert.equal(await closed, 1008);
   });
 
   test('Host keeps the port: a page of the hub may open sockets, another origin may not', async () => {
