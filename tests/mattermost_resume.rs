@@ -10,19 +10,8 @@ mod mm;
 use std::time::Duration;
 
 use common::{TestApp, Ws};
-use mm::{call, sqlite_url, world, World};
+use mm::{call, socket, sqlite_url, world, World};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-async fn socket(app: &TestApp, token: &str, query: &str) -> Ws {
-    let mut req = app
-        .ws_url(&format!("/api/v4/websocket{query}"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    Ws::connect(req).await
-}
 
 /// The world, with bob's status set by hand so that his connecting and leaving publish no
 /// `status_change` of their own (the events counted below are then all posts).

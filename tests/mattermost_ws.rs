@@ -12,13 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A socket authenticated by `Authorization: Bearer`.
 async fn socket(app: &TestApp, token: &str) -> Ws {
-    let mut req = app
-        .ws_url("/api/v4/websocket")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    Ws::connect(req).await
+    mm::socket(app, token, "").await
 }
 
 /// Checks a `hello` for `user` with sequence 0; returns its connection id.

@@ -672,14 +672,7 @@ async fn a_node_starts_without_redis_and_joins_when_it_comes() {
 
 /// A Mattermost socket on `node`, authenticated by header; its `hello` is read.
 async fn mm_socket(node: &TestApp, token: &str) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = node
-        .ws_url("/api/v4/websocket")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let mut ws = Ws::connect(req).await;
+    let mut ws = mm::socket(node, token, "").await;
     assert_eq!(ws.recv_json().await["event"], "hello");
     ws
 }

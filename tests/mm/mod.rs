@@ -4,8 +4,21 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, Ws};
+
+/// A Mattermost socket on `app` (`query` after the path, e.g. `?connection_id=…`),
+/// authenticated by `Authorization: Bearer`.
+pub async fn socket(app: &TestApp, token: &str, query: &str) -> Ws {
+    let mut req = app
+        .ws_url(&format!("/api/v4/websocket{query}"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    Ws::connect(req).await
+}
 
 /// Creates a Mattermost account with `realtime-hub user add --username … --password …` on the
 /// database at `db_url`; returns its id.
