@@ -56,6 +56,8 @@ PEER_ORDER = ["hub", "minimal", "node", "django", "django-redis"]
 TARGETS = [
     ("a_fanout_100", "deliveries_per_cpu_s", "minimal", 1.0, "min", None),
     ("b_fanout_1000", "deliveries_per_cpu_s", "minimal", 1.0, "min", None),
+    ("a_saturated_100", "deliveries_per_cpu_s", "minimal", 1.0, "min", None),
+    ("b_saturated_1000", "deliveries_per_cpu_s", "minimal", 1.0, "min", None),
     ("a_saturated_100", "deliveries_per_s", "minimal", 1.0, "min", None),
     ("b_saturated_1000", "deliveries_per_s", "minimal", 1.0, "min", None),
     ("a_fanout_100", "deliveries_per_s", "minimal", 0.8, "min", None),

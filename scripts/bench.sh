@@ -220,12 +220,15 @@ start_server() {
           || { stop_server; return 1; }
         db="postgres://postgres@127.0.0.1:$pg_port/$pg_db"
       fi
+      # HUB_SESSION_QUEUE: (a+) keeps up to 1,024 messages in flight in one room (four
+      # publishers, window 256), which every member's queue must hold, as the reference's
+      # unbounded queues do; the default 256 evicts readers that are only behind a burst.
       for i in $(seq "$n"); do
         ports+=("$(free_port)")
         log="$tmp/$peer-$i.log"
         env "${hub_redis[@]}" HUB_BIND=127.0.0.1:${ports[-1]} DATABASE_URL="$db" JWT_SECRET=bench-secret-for-the-hub-benchmark-runs RUST_LOG=warn \
         HUB_RATE_PER_SEC=1000000 HUB_MAX_CONN_PER_IP=100000 HUB_MAX_CONN_PER_USER=100000 \
-        HUB_CHAT_HISTORY=0 \
+        HUB_CHAT_HISTORY=0 HUB_SESSION_QUEUE=4096 \
           "${pin_server[@]}" target/release/realtime-hub serve >"$log" 2>&1 &
         server_pids+=($!)
       done
