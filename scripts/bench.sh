@@ -75,11 +75,10 @@ fi
 # --- Build and install what the chosen peers need ------------------------------------------
 started=$(date +%s)
 # The commit being built, taken now: another commit may land while the benchmark runs.
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted')"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src bench/hub-bench Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted')"
 echo "bench: building hub-bench${peers:+ and the peers} (release)"
-bins=(--bin hub-bench)
-want hub && bins+=(--bin realtime-hub)
-cargo build --release --quiet "${bins[@]}"
+cargo build --release --quiet -p hub-bench
+if want hub; then cargo build --release --quiet --bin realtime-hub; fi
 if want minimal; then
   cargo build --release --quiet --manifest-path bench/peers/minimal/Cargo.toml --target-dir target/peers
 fi

@@ -25,7 +25,7 @@ hub_services_init
 [ -z "${TEST_DATABASE_URL:-}" ] && start_postgres "-c fsync=off"
 
 # --- Rust tests --------------------------------------------------------------------------
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 # --- Browser tests -----------------------------------------------------------------------
 chromium_bin=${CHROMIUM:-/usr/bin/chromium}
