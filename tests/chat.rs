@@ -87,6 +87,67 @@ async fn joiners_get_history_oldest_first_then_live() {
 }
 
 #[tokio::test]
+async fn a_reconnect_with_since_id_gets_what_was_stored_after_it_then_live() {
+    let app = TestApp::with(&[("HUB_CHAT_HISTORY", "1")]);
+    let mut writer = app.ws("/ws/chat/resume/").await;
+    for text in ["one", "two", "three", "four"] {
+        writer.send_json(json!({"message": text})).await;
+        writer.recv_json().await;
+    }
+    // It saw "two" last: "three" and "four", not the newest one HUB_CHAT_HISTORY gives.
+    let mut back = app.ws("/ws/chat/resume/?since_id=2").await;
+    assert_frame!(
+        back.recv_json().await,
+        json!({"message": "three", "user": "anonymous", "id": 3, "created_at": "", "history": true})
+    );
+    assert_frame!(
+        back.recv_json().await,
+        json!({"message": "four", "user": "anonymous", "id": 4, "created_at": "", "history": true})
+    );
+    writer.send_json(json!({"message": "five"})).await;
+    assert_frame!(
+        back.recv_json().await,
+        json!({"message": "five", "user": "anonymous", "id": 5, "created_at": ""})
+    );
+    back.expect_silence(200).await;
+    // Up to date: nothing replayed.
+    let mut current = app.ws("/ws/chat/resume/?since_id=5").await;
+    current.expect_silence(200).await;
+
+    for bad in ["-1", "abc", "1.5", ""] {
+        assert_eq!(
+            common::refused(app.ws_url(&format!("/ws/chat/resume/?since_id={bad}"))).await,
+            (
+                400,
+                json!({"error": "since_id must be a non-negative integer"})
+            ),
+            "since_id={bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_further_behind_than_a_resume_replays_is_told_to_reload() {
+    let app = TestApp::with(&[("HUB_RATE_PER_SEC", "100000")]);
+    let mut writer = app.ws("/ws/chat/behind/").await;
+    let limit = realtime_hub::services::chat::RESUME_LIMIT;
+    for i in 0..=limit {
+        writer.send_json(json!({"message": format!("m{i}")})).await;
+    }
+    for _ in 0..=limit {
+        writer.recv_json().await;
+    }
+    let mut far = app.ws("/ws/chat/behind/?since_id=0").await;
+    assert_eq!(far.recv_close().await, (4203, "resync required".into()));
+    // One message fewer missed is replayed.
+    let mut near = app.ws("/ws/chat/behind/?since_id=1").await;
+    for id in 2..=limit + 1 {
+        assert_eq!(near.recv_json().await["id"], json!(id));
+    }
+    near.expect_silence(200).await;
+}
+
+#[tokio::test]
 async fn bad_frames_get_errors_and_the_socket_stays_open() {
     let app = TestApp::spawn();
     let mut ws = app.ws("/ws/chat/errors/").await;

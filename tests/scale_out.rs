@@ -141,6 +141,38 @@ async fn chat_crosses_nodes_exactly_once_in_order() {
 }
 
 #[tokio::test]
+async fn a_chat_reconnect_to_another_node_resumes_after_the_last_message_seen() {
+    let Some(c) = Cluster::start(2, None) else {
+        return;
+    };
+    let mut writer = c.a().ws("/ws/chat/roam/").await;
+    let mut member = c.a().ws("/ws/chat/roam/").await;
+    writer.chat_joined().await;
+    member.chat_joined().await;
+    writer.send_json(json!({"message": "seen"})).await;
+    assert_eq!(member.recv_json().await["id"], 1);
+    member.close().await;
+    writer.send_json(json!({"message": "missed"})).await;
+    assert_eq!(writer.recv_json().await["id"], 1);
+    assert_eq!(writer.recv_json().await["id"], 2);
+
+    // Back on node b, after the last message it saw: what it missed, then live.
+    let mut back = c.b().ws("/ws/chat/roam/?since_id=1").await;
+    let missed = back.recv_json().await;
+    let mut expected = json!({"message": "missed", "user": "anonymous", "id": 2, "created_at": "", "history": true});
+    fix_time(&missed, &mut expected, "/created_at");
+    assert_eq!(missed, expected);
+    c.subscribed(1).await;
+    writer.send_json(json!({"message": "live"})).await;
+    let live = back.recv_json().await;
+    assert_eq!(
+        (live["message"].clone(), live.get("history")),
+        (json!("live"), None)
+    );
+    back.expect_silence(500).await;
+}
+
+#[tokio::test]
 async fn a_malformed_envelope_is_counted_and_the_relay_goes_on() {
     let Some(c) = Cluster::start(2, None) else {
         return;

@@ -88,6 +88,22 @@ pub fn since(
         .load(conn)?)
 }
 
+/// Messages of `room` stored after the message `after_id`, oldest first, at most `limit`.
+pub fn after(
+    conn: &mut DbConnection,
+    room: &str,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<ChatMessage>, DbError> {
+    Ok(chat_messages::table
+        .filter(chat_messages::room.eq(room))
+        .filter(chat_messages::id.gt(after_id))
+        .order(chat_messages::id)
+        .limit(limit)
+        .select(ChatMessage::as_select())
+        .load(conn)?)
+}
+
 /// The newest `limit` messages of `room`, returned oldest first (the order they are replayed).
 pub fn recent(
     conn: &mut DbConnection,

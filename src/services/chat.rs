@@ -67,6 +67,23 @@ pub async fn since(
         .await
 }
 
+/// Most messages replayed to a socket that resumes with `?since_id=`; a client further behind
+/// must reload the room (it is closed with 4203).
+pub const RESUME_LIMIT: i64 = 1_000;
+
+/// What a member who last saw message `since_id` missed in `room`, oldest first; `None` when
+/// that is more than [`RESUME_LIMIT`] messages.
+pub async fn missed(
+    db: &Db,
+    room: String,
+    since_id: i64,
+) -> Result<Option<Vec<ChatMessage>>, DbError> {
+    let rows = db
+        .run(move |conn| chat_message::after(conn, &room, since_id, RESUME_LIMIT + 1))
+        .await?;
+    Ok((rows.len() as i64 <= RESUME_LIMIT).then_some(rows))
+}
+
 /// The newest `limit` messages of `room`, oldest first.
 pub async fn history(db: &Db, room: String, limit: i64) -> Result<Vec<ChatMessage>, DbError> {
     if limit <= 0 {

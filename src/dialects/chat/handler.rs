@@ -19,17 +19,21 @@ pub struct ChatDialect {
     /// The newest message id replayed as history; live events up to it were already shown
     /// (a message stored just before the join can arrive both ways).
     replayed_through: i64,
+    /// The last message the client saw before it reconnected (`?since_id=`): it is sent what
+    /// was stored after that instead of the newest `HUB_CHAT_HISTORY`.
+    since_id: Option<i64>,
 }
 
 impl ChatDialect {
     /// A member of `room` whose messages go through `store`.
-    pub fn new(room: String, store: Addr<ChatStore>) -> ChatDialect {
+    pub fn new(room: String, store: Addr<ChatStore>, since_id: Option<i64>) -> ChatDialect {
         let topic = super::topic(&room);
         ChatDialect {
             room,
             store,
             topic,
-            replayed_through: 0,
+            replayed_through: since_id.unwrap_or(0),
+            since_id,
         }
     }
 }
@@ -41,24 +45,32 @@ impl Dialect for ChatDialect {
         // Join first, then read history: a message stored in between is then both in the
         // history and in the mailbox, and `replayed_through` drops the second copy. The other
         // order could lose it. `wait` holds live events back until the history is written.
-        let (db, room, limit) = (
+        let (db, room, limit, since_id) = (
             core.state.db.clone(),
             self.room.clone(),
             core.state.config.chat_history,
+            self.since_id,
         );
         let join = core.join(ctx, self.topic.clone(), None, None);
         ctx.wait(
             join.then(move |joined, _, _| {
                 wrap_future(async move {
                     joined.map_err(|e| e.to_string())?;
-                    services::chat::history(&db, room, limit)
-                        .await
-                        .map_err(|e| e.to_string())
+                    let read = match since_id {
+                        Some(id) => services::chat::missed(&db, room, id).await,
+                        None => services::chat::history(&db, room, limit).await.map(Some),
+                    };
+                    read.map_err(|e| e.to_string())
                 })
             })
             .map(
                 |history, act: &mut crate::hub::Session<ChatDialect>, ctx| match history {
-                    Ok(messages) => {
+                    Ok(None) => {
+                        // More was stored since than a resume replays: the client reloads.
+                        act.core
+                            .close(ctx, CloseCode::ResyncRequired, "resync required");
+                    }
+                    Ok(Some(messages)) => {
                         for m in &messages {
                             act.core
                                 .write_event(ctx, &Event::json(&ChatOut::of(m, true)));

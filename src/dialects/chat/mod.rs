@@ -69,11 +69,29 @@ async fn connect(
         if !valid_room(&room) {
             return Err(ApiError::BadRequest("invalid room name".into()));
         }
+        let since_id = since_id(&req)?;
         let identity = handshake::identify(&req, state, state.config.chat_require_auth)?;
-        let dialect = ChatDialect::new(room.into_inner(), shared.chat_store.clone());
+        let dialect = ChatDialect::new(room.into_inner(), shared.chat_store.clone(), since_id);
         handshake::upgrade(&req, payload, state, identity, "anonymous", dialect).await
     };
     attempt.await.map_err(|e| handshake::refused(state, e))
+}
+
+/// `?since_id=<id>`: the last message a reconnecting client saw (a non-negative integer).
+fn since_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let value = crate::auth::query_pairs(req.query_string())
+        .into_iter()
+        .find(|(k, _)| k == "since_id")
+        .map(|(_, v)| v);
+    match value {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(id) if id >= 0 => Ok(Some(id)),
+            _ => Err(ApiError::BadRequest(
+                "since_id must be a non-negative integer".into(),
+            )),
+        },
+    }
 }
 
 async fn page(room: web::Path<String>) -> Result<HttpResponse, ApiError> {
