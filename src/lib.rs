@@ -13,11 +13,11 @@
 //! | [`cli`] | `serve`, `migrate`, `token` |
 //! | [`auth`] | JWT claims and token sources, secret bootstrap, Origin allow-list |
 //! | [`db`] | diesel over SQLite or PostgreSQL; `Db::run` is the only door to blocking queries |
-//! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions (late authentication, per-connection sequences, parking for resumes), rooms, registry, presence, catch-up, limits |
+//! | [`hub`] | the dialect-agnostic core: the [`hub::Hub`] handle, sessions (late authentication, per-connection sequences, parking for resumes), rooms, registry, presence (and watchers told of first arrivals and last departures), catch-up, limits |
 //! | [`relay`] | carrying events between nodes: in-process bus or Redis, envelope format, shared presence |
 //! | [`services`] | one function per operation, shared by REST and WebSocket; webhooks to apps |
 //! | [`dialects`] | the protocols, one folder each |
-//! | [`http`] | health, readiness, metrics, access-log redaction; what REST handlers share (the user, a JSON body within limits, 405s) |
+//! | [`http`] | health, readiness, metrics, access-log redaction, CORS; what REST handlers share (the user, a JSON body within limits, 405s) |
 //! | [`metrics`] | the counters `/metrics` renders |
 //! | [`memory`] | giving freed memory back to the system after load |
 //! | [`logging`] | the `.env` file read strictly, text or JSON log lines |
