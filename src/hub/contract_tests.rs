@@ -99,35 +99,50 @@ async fn next_close(ws: &mut Client) -> u16 {
     }
 }
 
-#[actix_web::test]
-async fn sessions_authenticate_late_once_within_quota_and_number_their_events() {
+/// What a toy server needs kept until the test ends: its database directory, and the shutdown
+/// sender (dropped, the watch would end and every session close with 1001).
+type Keep = (tempfile::TempDir, tokio::sync::watch::Sender<bool>);
+
+/// A node serving only `route` at `path` on a free port, on a throw-away SQLite database with
+/// `env` added to the settings: its WebSocket URL, its handle, and what to keep.
+fn toy_server(
+    env: &[(&str, &str)],
+    path: &'static str,
+    route: fn() -> actix_web::Route,
+) -> (String, actix_web::dev::ServerHandle, Keep) {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let config = crate::config::Config::from_lookup(|k| match k {
         "DATABASE_URL" => Some(db.clone()),
         "JWT_SECRET" => Some("contract-test-secret-of-32-bytes-or-more".into()),
-        "HUB_MAX_CONN_PER_USER" => Some("1".into()),
         "HUB_ROOM_THREADS" => Some("1".into()),
-        _ => None,
+        _ => env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()),
     })
     .unwrap();
-    let (_down, down_rx) = tokio::sync::watch::channel(false);
+    let (down, down_rx) = tokio::sync::watch::channel(false);
     let state = crate::server::build_state(config, None, down_rx).unwrap();
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/toy", web::get().to(open))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .unwrap();
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).route(path, route()))
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
     let addr = server.addrs()[0];
     let handle = server.run();
     let stop = handle.handle();
     actix_web::rt::spawn(handle);
-    let url = format!("ws://{addr}/toy");
+    (format!("ws://{addr}{path}"), stop, (dir, down))
+}
+
+#[actix_web::test]
+async fn sessions_authenticate_late_once_within_quota_and_number_their_events() {
+    let (url, stop, _dir) = toy_server(&[("HUB_MAX_CONN_PER_USER", "1")], "/toy", || {
+        web::get().to(open)
+    });
 
     // Never authenticates: closed at the deadline with 1008.
     let (mut idle, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
@@ -234,32 +249,7 @@ async fn open_topics(
 
 #[actix_web::test]
 async fn sessions_join_topics_as_someone_and_leave_one_while_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
-    let config = crate::config::Config::from_lookup(|k| match k {
-        "DATABASE_URL" => Some(db.clone()),
-        "JWT_SECRET" => Some("contract-test-secret-of-32-bytes-or-more".into()),
-        "HUB_ROOM_THREADS" => Some("1".into()),
-        _ => None,
-    })
-    .unwrap();
-    let (_down, down_rx) = tokio::sync::watch::channel(false);
-    let state = crate::server::build_state(config, None, down_rx).unwrap();
-    let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/topics", web::get().to(open_topics))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let handle = server.run();
-    let stop = handle.handle();
-    actix_web::rt::spawn(handle);
-    let url = format!("ws://{addr}/topics");
+    let (url, stop, _dir) = toy_server(&[], "/topics", || web::get().to(open_topics));
     let (mut a, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let (mut b, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
 

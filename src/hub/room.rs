@@ -805,10 +805,9 @@ mod tests {
         seen.lock().unwrap().clone()
     }
 
-    /// `said` runs once per announcement: for a user's first connection and its last.
-    #[actix::test]
-    async fn said_runs_when_the_room_announces_and_only_then() {
-        use std::sync::atomic::AtomicUsize;
+    /// A started room of topic `test:<name>` on one node (no shared presence, no watcher),
+    /// and the metrics it counts into.
+    fn test_room(name: &str) -> (Addr<Room>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
         let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(LocalBus::default(), metrics.clone()));
         let policy = SlowReaderPolicy {
@@ -817,8 +816,16 @@ mod tests {
         };
         let config = RoomConfig { slow: policy };
         let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
-        let topic = Topic::new("test", "said");
-        let room = Room::new(topic, config, relay, None, None, registry, metrics).start();
+        let topic = Topic::new("test", name);
+        let room = Room::new(topic, config, relay, None, None, registry, metrics.clone()).start();
+        (room, metrics)
+    }
+
+    /// `said` runs once per announcement: for a user's first connection and its last.
+    #[actix::test]
+    async fn said_runs_when_the_room_announces_and_only_then() {
+        use std::sync::atomic::AtomicUsize;
+        let (room, _) = test_room("said");
         let (hellos, farewells) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let announce = |count: &Arc<AtomicUsize>| {
             let count = count.clone();
@@ -856,16 +863,7 @@ mod tests {
 
     #[actix::test]
     async fn a_burst_reaches_each_member_as_one_batch_of_what_addresses_it() {
-        let metrics = Arc::new(Metrics::default());
-        let relay: Arc<dyn Relay> = Arc::new(LocalRelay::new(LocalBus::default(), metrics.clone()));
-        let policy = SlowReaderPolicy {
-            backlog_bytes: 1 << 20,
-            stall: Duration::from_secs(3),
-        };
-        let config = RoomConfig { slow: policy };
-        let registry = Registry::new(1, config, relay.clone(), None, metrics.clone()).start();
-        let topic = Topic::new("test", "burst");
-        let room = Room::new(topic, config, relay, None, None, registry, metrics.clone()).start();
+        let (room, metrics) = test_room("burst");
         let (a, seen_a) = member(1);
         let (b, seen_b) = member(2);
         for m in [a, b] {
