@@ -95,6 +95,11 @@ impl Metrics {
     /// `labelled("hub_broadcast_ingress_total", "Back-end messages.", "source=\"redis\",result=\"ok\"")`.
     /// For rare events (ingress, failures), not per delivery.
     pub fn labelled(&self, name: &'static str, help: &'static str, labels: &str) {
+        self.labelled_n(name, help, labels, 1);
+    }
+
+    /// Counts `n` events of a labelled counter at once (a batch), under one lock.
+    pub fn labelled_n(&self, name: &'static str, help: &'static str, labels: &str, n: u64) {
         *self
             .labelled
             .lock()
@@ -102,7 +107,7 @@ impl Metrics {
             .entry((name, help))
             .or_default()
             .entry(labels.to_string())
-            .or_default() += 1;
+            .or_default() += n;
     }
 
     /// Counts an event refused by a full queue (`queue` names it: `registry`, `relay`, …).

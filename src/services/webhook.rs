@@ -80,13 +80,12 @@ impl Webhooks {
 }
 
 fn count(metrics: &Metrics, label: &str, result: &str, n: usize) {
-    for _ in 0..n {
-        metrics.labelled(
-            "hub_webhook_events_total",
-            "Webhook events by destination and outcome: sent, failed (after every retry) or dropped (queue full).",
-            &format!("app=\"{label}\",result=\"{result}\""),
-        );
-    }
+    metrics.labelled_n(
+        "hub_webhook_events_total",
+        "Webhook events by destination and outcome: sent, failed (after every retry) or dropped (queue full).",
+        &format!("app=\"{label}\",result=\"{result}\""),
+        n as u64,
+    );
 }
 
 /// `hex(HMAC-SHA256(secret, body))`, the `X-Pusher-Signature` of a body.
