@@ -54,10 +54,11 @@ pub struct App {
 }
 
 impl App {
-    /// Queues a webhook event, if the app takes webhooks.
-    pub fn webhook(&self, event: Value) {
+    /// Queues a webhook event, if the app takes webhooks; `event` is built only then (client
+    /// events call this per frame).
+    pub fn webhook(&self, event: impl FnOnce() -> Value) {
         if let Some(webhooks) = &self.webhooks {
-            webhooks.send(event);
+            webhooks.send(event());
         }
     }
 

@@ -136,8 +136,7 @@ pub mod refusal {
 
 /// `pusher:error` with a code.
 pub fn error(refusal: Refusal) -> String {
-    json!({"event": "pusher:error", "data": {"code": refusal.code, "message": refusal.message}})
-        .to_string()
+    fatal(refusal.code, refusal.message)
 }
 
 /// `pusher:error` for a socket about to be closed with `code` (unknown app, quota, origin).

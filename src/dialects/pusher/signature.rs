@@ -8,12 +8,8 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `lowercase_hex(HMAC-SHA256(secret, message))`.
-pub fn sign(secret: &str, message: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
+/// `lowercase_hex(HMAC-SHA256(secret, message))`: the webhook signer's, one function for both.
+pub use crate::services::webhook::signature as sign;
 
 /// Whether `signature` (hex) is the HMAC of `message`, compared in constant time.
 pub fn verify(secret: &str, message: &[u8], signature: &str) -> bool {

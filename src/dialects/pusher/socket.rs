@@ -27,6 +27,7 @@ use crate::auth::origin;
 use crate::dialects::Shared;
 use crate::error::{ApiError, CloseCode};
 use crate::hub::handshake::{self, Opening};
+use crate::hub::limits::{RateVerdict, RateWindow};
 use crate::hub::{
     Announce, AnnounceWhen, Ctx, Dialect, Event, Said, Session, SessionCore, Target, Topic, UserRef,
 };
@@ -78,8 +79,8 @@ pub struct PusherSocket {
     /// silence and closes after twice that.
     last_heard: Instant,
     pinged: bool,
-    /// Client events in the current one-second window, and when it began.
-    client_events: (Instant, u32),
+    /// The app's client-event rate (`max_client_events_per_sec`).
+    client_events: RateWindow,
     /// Held for the socket's life.
     _slot: Option<ConnectionSlot>,
 }
@@ -118,6 +119,11 @@ pub async fn connect(
             }
         }
     };
+    // An unknown app's socket is closed at once and sends no client events.
+    let client_events = RateWindow::new(
+        app.as_ref()
+            .map_or(0, |a| a.config.max_client_events_per_sec),
+    );
     let dialect = PusherSocket {
         pusher,
         app,
@@ -126,7 +132,7 @@ pub async fn connect(
         channels: HashMap::new(),
         last_heard: Instant::now(),
         pinged: false,
-        client_events: (Instant::now(), 0),
+        client_events,
         _slot: slot,
     };
     let opening = Opening {
@@ -273,7 +279,7 @@ impl PusherSocket {
             .subscribe(&app.config.id, &name, user_id)
             .channel
         {
-            app.webhook(json!({"name": "channel_occupied", "channel": name}));
+            app.webhook(|| json!({"name": "channel_occupied", "channel": name}));
         }
         let (user, hello, farewell) = match &member {
             Some(member) => {
@@ -293,9 +299,9 @@ impl PusherSocket {
                         event: Event::text(text),
                         when: AnnounceWhen::FirstOrLast,
                         said: Some(Said::new(move || {
-                            app.webhook(json!({
-                                "name": webhook, "channel": channel, "user_id": user_id
-                            }))
+                            app.webhook(
+                                || json!({"name": webhook, "channel": channel, "user_id": user_id}),
+                            )
                         })),
                     }
                 };
@@ -380,7 +386,7 @@ impl PusherSocket {
             .occupancy
             .unsubscribe(&app.config.id, name, user_id);
         if change.channel {
-            app.webhook(json!({"name": "channel_vacated", "channel": name}));
+            app.webhook(|| json!({"name": "channel_vacated", "channel": name}));
         }
     }
 
@@ -407,15 +413,9 @@ impl PusherSocket {
         if frame.event.len() > MAX_EVENT_NAME || size > app.config.max_event_bytes {
             return self.refuse(core, ctx, refusal::CLIENT_EVENT_TOO_BIG);
         }
-        let (since, count) = &mut self.client_events;
-        if since.elapsed() >= Duration::from_secs(1) {
-            *since = Instant::now();
-            *count = 0;
-        }
-        if *count >= app.config.max_client_events_per_sec {
+        if self.client_events.hit(Instant::now()) != RateVerdict::Allow {
             return self.refuse(core, ctx, refusal::CLIENT_EVENT_RATE);
         }
-        *count += 1;
         let user_id = sub.member.as_ref().map(|m| m.user_id.as_str());
         let event = Event::json(&protocol::ClientEvent {
             event: &frame.event,
@@ -423,19 +423,21 @@ impl PusherSocket {
             data: frame.data,
             user_id,
         });
-        let mut hook = json!({
-            "name": "client_event",
-            "channel": name,
-            "event": frame.event,
-            "data": webhook_data(frame.data),
-            "socket_id": self.socket_id,
-        });
-        if let Some(user_id) = user_id {
-            hook["user_id"] = user_id.into();
-        }
         let (topic, me) = (sub.topic.clone(), core.conn);
         core.publish(ctx, &topic, event, Target::AllExcept(me));
-        app.webhook(hook);
+        app.webhook(|| {
+            let mut hook = json!({
+                "name": "client_event",
+                "channel": name,
+                "event": frame.event,
+                "data": webhook_data(frame.data),
+                "socket_id": self.socket_id,
+            });
+            if let Some(user_id) = user_id {
+                hook["user_id"] = user_id.into();
+            }
+            hook
+        });
     }
 }
 
