@@ -110,6 +110,7 @@ proptest! {
         users in proptest::option::of(proptest::collection::vec("[0-9]{1,6}", 0..4)),
         stored in proptest::option::of(any::<i64>()),
         close in proptest::option::of((1000u16..5000, "[ -~]{0,40}")),
+        skip in proptest::option::of("\\PC{0,20}"),
     ) {
         let _ = envelope::decode(&junk);
         let env = Envelope {
@@ -122,6 +123,7 @@ proptest! {
             },
             key: stored,
             close: close.map(|(c, r)| (c, r.into())),
+            skip: skip.map(Into::into),
         };
         prop_assert_eq!(envelope::decode(&envelope::encode(&env)), Ok(env));
     }

@@ -34,6 +34,10 @@ pub struct Event {
     /// Set on an event that ends its recipients' connections (a session closed by its owner):
     /// each recipient writes the body, then closes with this code and reason.
     pub close: Option<(CloseCode, Arc<str>)>,
+    /// A recipient its dialect should leave out, named in the dialect's own terms (a Pusher
+    /// `socket_id`): opaque to the hub and carried across nodes, so that the frame stays the
+    /// one every other recipient writes as is.
+    pub skip: Option<Arc<str>>,
 }
 
 impl Event {
@@ -68,7 +72,14 @@ impl Event {
             key: None,
             born: Instant::now(),
             close: None,
+            skip: None,
         }
+    }
+
+    /// Names a recipient the dialect leaves out (see [`Event::skip`]).
+    pub fn skipping(mut self, who: &str) -> Event {
+        self.skip = Some(who.into());
+        self
     }
 
     /// Makes this the last event its recipients receive before their connection is closed.
@@ -108,6 +119,7 @@ impl Envelope {
                 .close
                 .as_ref()
                 .map(|(code, reason)| (code.code(), reason.clone())),
+            skip: event.skip.clone(),
         }
     }
 
@@ -115,6 +127,7 @@ impl Envelope {
     pub fn event(self) -> (Event, Target) {
         let mut event = Event::text(self.body);
         event.key = self.key;
+        event.skip = self.skip;
         event.close = self
             .close
             .and_then(|(code, reason)| Some((CloseCode::from_code(code)?, reason)));

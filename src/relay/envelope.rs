@@ -61,6 +61,8 @@ struct Header<'a> {
     k: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<(u16, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
 }
 
 /// The bytes to publish for `env`.
@@ -76,6 +78,7 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
         },
         k: env.key,
         c: env.close.as_ref().map(|(c, r)| (*c, r.to_string())),
+        s: env.skip.as_ref().map(|s| s.to_string()),
     };
     let mut out = serde_json::to_vec(&header).expect("plain header serializes");
     out.reserve(env.body.len() + 1);
@@ -109,6 +112,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         },
         key: header.k,
         close: header.c.map(|(code, reason)| (code, Arc::from(reason))),
+        skip: header.s.map(Arc::from),
     })
 }
 
@@ -124,6 +128,7 @@ mod tests {
             target: RelayTarget::Users(vec!["7".into(), "9".into()]),
             key: Some(-3),
             close: Some((4003, "session closed".into())),
+            skip: Some("123.4".into()),
         }
     }
 
@@ -134,7 +139,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             "{\"v\":1,\"o\":\"000000000000002a\",\"t\":\"bc:chat:1,2\",\"u\":[\"7\",\"9\"],\
-             \"k\":-3,\"c\":[4003,\"session closed\"]}\n\
+             \"k\":-3,\"c\":[4003,\"session closed\"],\"s\":\"123.4\"}\n\
              {\"type\":\"message\",\"data\":{\"x\":\"line\\nbreak\"}}"
         );
         assert_eq!(decode(&bytes), Ok(env));
@@ -142,6 +147,7 @@ mod tests {
             target: RelayTarget::All,
             key: None,
             close: None,
+            skip: None,
             ..sample()
         };
         assert_eq!(decode(&encode(&plain)), Ok(plain));

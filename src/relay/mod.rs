@@ -76,6 +76,8 @@ pub struct Envelope {
     pub key: Option<i64>,
     /// Set when recipients are to be closed after the body, with this code and reason.
     pub close: Option<(u16, Arc<str>)>,
+    /// A recipient the dialect leaves out (see [`crate::hub::Event::skip`]).
+    pub skip: Option<Arc<str>>,
 }
 
 /// The relay may have lost events since `since_ms` (Unix milliseconds): rooms catch up from the

@@ -7,8 +7,8 @@
 //! `pusher_internal:subscription_succeeded`.
 //!
 //! Events published through the HTTP API with a `socket_id` must skip that socket, which may
-//! be on any node: such events travel with the socket id in front of the JSON
-//! (`\u{1}{socket_id}\u{1}{json}`) and each session drops its own or writes the JSON.
+//! be on any node: such events name it in [`Event::skip`], which crosses nodes with them, and
+//! each session writes the shared frame unless it is the one named.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,9 +33,6 @@ use crate::hub::{
 };
 use crate::state::AppState;
 
-/// The byte that marks an event carrying the socket id it must skip.
-pub const EXCLUDE_MARK: char = '\u{1}';
-
 /// Longest presence `user_id` (Pusher's limit): every node keeps and lists it.
 pub const MAX_USER_ID: usize = 128;
 
@@ -45,9 +42,10 @@ pub const MAX_USER_INFO: usize = 2048;
 /// Longest client event name accepted.
 pub const MAX_EVENT_NAME: usize = 200;
 
-/// An event for every subscriber of a channel but the socket `socket_id` (wherever it is).
+/// An event for every subscriber of a channel but the socket `socket_id` (wherever it is):
+/// one frame for all, the socket named beside it.
 pub fn event_excluding(socket_id: &str, json: &str) -> Event {
-    Event::text(format!("{EXCLUDE_MARK}{socket_id}{EXCLUDE_MARK}{json}"))
+    Event::text(json.to_string()).skipping(socket_id)
 }
 
 /// A new socket id: `<random>.<connection>`, the `\d+.\d+` Pusher clients and SDKs expect.
@@ -485,14 +483,8 @@ impl Dialect for PusherSocket {
     }
 
     fn deliver(&mut self, event: Event, core: &mut SessionCore, ctx: &mut Ctx<Self>) {
-        let Some(marked) = event.body.strip_prefix(EXCLUDE_MARK) else {
-            return core.write_event(ctx, &event);
-        };
-        let Some((socket_id, json)) = marked.split_once(EXCLUDE_MARK) else {
-            return;
-        };
-        if socket_id != self.socket_id {
-            core.send(ctx, json.to_string());
+        if event.skip.as_deref() != Some(self.socket_id.as_str()) {
+            core.write_event(ctx, &event);
         }
     }
 
